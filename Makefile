@@ -1,0 +1,106 @@
+# sched: one plain Makefile (see README.md).
+#
+#   make            build bin/schedd, bin/workerd, bin/schedctl
+#   make check      build and run every test (unit, then integration)
+#   make sanitize   the whole test suite again under ASan + UBSan (build/san)
+#   make demo       a local cluster on loopback with examples/ (Ctrl-C stops it)
+#   make deps       install the Debian packages the build needs
+
+CC       ?= cc
+BUILD    ?= build
+BIN      ?= bin
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wvla \
+            -Icommon -Ischeduler -Iworker -MMD -MP
+LDLIBS   += -lsqlite3 -lsodium -lm
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+SCHED_SRC  := $(filter-out scheduler/schedd.c scheduler/schedctl.c, \
+                $(wildcard scheduler/*.c))
+WORKER_SRC := $(filter-out worker/workerd.c, $(wildcard worker/*.c))
+LIB_SRC    := $(COMMON_SRC) $(SCHED_SRC) $(WORKER_SRC)
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema.o
+SCHEMA_SQL := $(wildcard schema/*.sql)
+LIB        := $(BUILD)/libsched.a
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+
+PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
+
+.PHONY: all check unit integration sanitize demo deps model clean format
+
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The schema files are compiled in (common/db.h), so binaries need no
+# files at run time.
+$(BUILD)/gen/schema.c: $(SCHEMA_SQL) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $@
+
+$(BUILD)/gen/schema.o: $(BUILD)/gen/schema.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/schedd: $(BUILD)/scheduler/schedd.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/schedctl: $(BUILD)/scheduler/schedctl.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/workerd: $(BUILD)/worker/workerd.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/%: $(BUILD)/tests/helpers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: every Criterion binary, each bounded in time; integration
+# tests: real processes on loopback, driven by tests/integration/run.sh.
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+integration: $(PROGS) $(HELPER_BIN)
+	@BIN=$(abspath $(BIN)) HELPERS=$(abspath $(BUILD)/tests) \
+	  tests/integration/run.sh
+
+check: all unit integration
+
+sanitize:
+	$(MAKE) BUILD=build/san BIN=build/san/bin SANITIZE=1 check
+
+demo: all
+	@scripts/demo.sh
+
+deps:
+	@scripts/install-deps.sh
+
+clean:
+	rm -rf $(BUILD) build $(BIN)
+
+format:
+	clang-format -i common/*.[ch] scheduler/*.[ch] worker/*.[ch] tests/unit/*.c
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

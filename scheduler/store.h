@@ -1,0 +1,246 @@
+/*
+ * store.h - the scheduler's database; the only scheduler code that speaks
+ * SQL.  Every write is one BEGIN IMMEDIATE transaction committed with
+ * synchronous=FULL before the function returns, so a caller may send a
+ * message that depends on it right after.  The database itself enforces
+ * the safety rule: a partial unique index allows at most one run of a
+ * task in an active state (dispatched, running, fencing) and another at
+ * most one pending run per task ("at most one waits").
+ *
+ * Times: *_ms are milliseconds since the Unix epoch (UTC); scheduled_for
+ * is Unix seconds.  Strings in out-structs are copied into fixed arrays;
+ * the caller owns everything it passes and receives.
+ */
+#ifndef SCHED_STORE_H
+#define SCHED_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runstate.h"
+#include "taskfile.h"
+
+struct store;
+
+#define STORE_TAIL_MAX 4096
+#define STORE_ERROR_MAX 512
+#define STORE_NODE_MAX 63
+#define STORE_ADDR_MAX 63
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* ---- tasks ------------------------------------------------------------ */
+
+struct store_sync_result {
+	int added, changed, removed, unchanged;
+};
+
+/*
+ * Make the tasks table match ts in one transaction: insert new tasks,
+ * update changed definitions, mark tasks absent from ts as removed (their
+ * rows and history stay; a task that reappears is un-removed).  Paused
+ * flags, tokens and cursors survive.  A new task's cursor is now_s (no
+ * catch-up for times before it existed).  Writes one event per change.
+ */
+int store_sync_tasks(struct store *st, const struct task_set *ts, int64_t now_s,
+		     struct store_sync_result *res, char *err, size_t errlen);
+
+/* Mutable per-task state kept next to the definition. */
+struct store_task_state {
+	bool paused;
+	bool removed;
+	int64_t cursor_s;        /* last scheduled fire time accounted for */
+	uint64_t last_token;     /* highest token ever given to a run of it */
+};
+
+/* -ENOENT if the task was never known. */
+int store_task_state(struct store *st, const char *task, struct store_task_state *out);
+
+/* Pause/resume: 0, -ENOENT (unknown or removed task), -EALREADY (no change). */
+int store_task_set_paused(struct store *st, const char *task, bool paused);
+
+/* Advance the cursor without creating a run (e.g. while paused). */
+int store_task_set_cursor(struct store *st, const char *task, int64_t cursor_s);
+
+/* A task row for listings: definition summary, state and last run. */
+struct store_task_row {
+	char name[TASK_NAME_MAX + 1];
+	char schedule[TASK_SCHEDULE_MAX + 1];
+	char timezone[CRON_TZ_MAX];
+	char command[TASK_COMMAND_MAX + 1];
+	char overlap[8];
+	char catch_up[8];
+	char labels[TASK_LABELS_MAX + 1];
+	int priority;
+	int retries;
+	bool paused;
+	bool removed;
+	int64_t cursor_s;
+	uint64_t last_run_id;    /* 0: never ran */
+	enum run_state last_state;
+	int64_t last_finished_ms;
+	uint64_t active_run_id;  /* 0: none */
+};
+
+typedef int (*store_task_cb)(void *arg, const struct store_task_row *row);
+/* All tasks by name (removed ones only if include_removed). */
+int store_tasks_list(struct store *st, bool include_removed, store_task_cb cb, void *arg);
+
+/* ---- runs ------------------------------------------------------------- */
+
+struct store_run {
+	uint64_t run_id;
+	char task[TASK_NAME_MAX + 1];
+	uint64_t token;          /* 0 for skipped rows (never executable) */
+	enum run_reason reason;
+	enum run_state state;
+	int attempt;             /* 1 for the first attempt */
+	char node[STORE_NODE_MAX + 1];  /* "" until dispatched */
+	int64_t scheduled_for;   /* Unix seconds */
+	int64_t created_ms, dispatched_ms, started_ms, finished_ms; /* 0: not yet */
+	int exit_code;           /* -1: none */
+	int signal;              /* 0: none */
+	bool cancel_requested;
+	char output_tail[STORE_TAIL_MAX + 1];
+	char error[STORE_ERROR_MAX + 1];
+	char log_path[256];
+};
+
+/* How a new run meets an existing one (DESIGN: overlap policy). */
+struct store_run_new {
+	const char *task;
+	enum run_reason reason;
+	int64_t scheduled_for;
+	int attempt;
+	enum task_overlap overlap;
+	/* true: a run refused by the overlap policy is recorded as a skipped
+	 * row (schedule, catch-up); false: nothing is written and -EBUSY is
+	 * returned (manual runs refused with a message). */
+	bool record_skip;
+	/* > 0: set the task's cursor to this value in the same transaction. */
+	int64_t cursor_s;
+	int64_t now_ms;
+	const char *note;        /* stored in error for skipped rows, may be NULL */
+};
+
+struct store_run_created {
+	uint64_t run_id;         /* 0 if refused */
+	uint64_t token;
+	enum run_state state;    /* RUN_PENDING or RUN_SKIPPED */
+	uint64_t blocking_run_id; /* the active/pending run that caused a skip */
+};
+
+/*
+ * Create a run under the overlap policy, atomically with the cursor move:
+ *   no active and no pending run       -> pending, new token
+ *   overlap=skip, one active or pending -> skipped row (or -EBUSY)
+ *   overlap=queue, active but no pending -> pending (it waits)
+ *   overlap=queue, a pending one exists  -> skipped row (or -EBUSY)
+ * Returns 0, -EBUSY (refused, record_skip false), -ENOENT (unknown or
+ * removed task), -EIO.
+ */
+int store_run_create(struct store *st, const struct store_run_new *rn,
+		     struct store_run_created *out);
+
+/* Record a skipped row without touching policy (catch_up=none/latest). */
+int store_run_skip(struct store *st, const char *task, enum run_reason reason,
+		   int64_t scheduled_for, int64_t cursor_s, int64_t now_ms, const char *why,
+		   uint64_t *run_id);
+
+/*
+ * pending -> dispatched on node.  Returns 0, -ESTALE if the run is no
+ * longer pending, -EBUSY if the unique index refuses (another run of the
+ * task is active: a bug elsewhere, logged loudly by the caller).
+ */
+int store_run_assign(struct store *st, uint64_t run_id, const char *node, int64_t now_ms);
+
+/*
+ * The worker said it never started and never will: dispatched -> pending,
+ * node cleared, so it can be dispatched again.  Idempotent: 0 if already
+ * pending or terminal.  -ESTALE if token or node do not match.
+ */
+int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token,
+		       const char *node, const char *why, int64_t now_ms);
+
+/*
+ * dispatched -> running.  Idempotent (0 if already running or ended).
+ * -ESTALE if the run is not this node's or the token differs.
+ */
+int store_run_started(struct store *st, uint64_t run_id, uint64_t token,
+		      const char *node, int64_t started_ms);
+
+struct store_run_end {
+	enum run_state state;    /* terminal */
+	int exit_code;
+	int signal;
+	int64_t started_ms;      /* 0: keep what is stored */
+	int64_t finished_ms;
+	const char *tail;        /* may be NULL */
+	const char *error;       /* may be NULL */
+	const char *log_path;    /* may be NULL */
+};
+
+/*
+ * dispatched | running | fencing -> terminal.  Idempotent: 0 and
+ * *already = true if the run had already ended (the caller acks again).
+ * -ESTALE if node or token do not match (a stale report, refused).
+ */
+int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char *node,
+		  const struct store_run_end *end, bool *already);
+
+/*
+ * Operator cancel.  pending -> cancelled at once (*state_out = cancelled);
+ * dispatched/running -> cancel_requested set, state unchanged (the caller
+ * tells the worker; the run ends when the worker says so).  -EALREADY if
+ * terminal, -ENOENT if unknown.
+ */
+int store_run_cancel(struct store *st, uint64_t run_id, int64_t now_ms,
+		     enum run_state *state_out);
+
+int store_run_get(struct store *st, uint64_t run_id, struct store_run *out);
+
+typedef int (*store_run_cb)(void *arg, const struct store_run *run);
+/* Runs in pending, dispatched, running or fencing, oldest first. */
+int store_runs_unfinished(struct store *st, store_run_cb cb, void *arg);
+/* History of a task, newest first, at most limit rows (limit <= 0: 20). */
+int store_runs_history(struct store *st, const char *task, int limit, store_run_cb cb, void *arg);
+
+/* ---- nodes ------------------------------------------------------------ */
+
+struct store_node {
+	char name[STORE_NODE_MAX + 1];
+	char addr[STORE_ADDR_MAX + 1];  /* "ip:port" */
+	int slots;
+	char labels[TASK_LABELS_MAX + 1];
+	int64_t first_seen_ms, last_hello_ms;
+};
+
+/* Insert or update a node on HELLO. */
+int store_node_upsert(struct store *st, const struct store_node *n);
+typedef int (*store_node_cb)(void *arg, const struct store_node *n);
+int store_nodes_list(struct store *st, store_node_cb cb, void *arg);
+
+/* ---- events ----------------------------------------------------------- */
+
+/* Append to the event log (kind: "reload", "skip", "dispatch", ...).
+ * task/node may be NULL, run_id 0.  Failures are logged, not returned. */
+void store_event(struct store *st, int64_t now_ms, const char *kind, const char *task,
+		 uint64_t run_id, const char *node, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+struct store_event_row {
+	uint64_t id;
+	int64_t at_ms;
+	char kind[32];
+	char task[TASK_NAME_MAX + 1];
+	uint64_t run_id;
+	char node[STORE_NODE_MAX + 1];
+	char message[512];
+};
+typedef int (*store_event_cb)(void *arg, const struct store_event_row *ev);
+/* The newest `limit` events, newest first. */
+int store_events_recent(struct store *st, int limit, store_event_cb cb, void *arg);
+
+#endif
