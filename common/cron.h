@@ -62,8 +62,9 @@ int cron_parse_duration_ms(const char *s, int64_t *out_ms, char *err, size_t err
 
 /*
  * The first fire time strictly after `after` (Unix seconds, UTC), in
- * Unix seconds.  Returns 0, or -ERANGE if none exists within ~5 years
- * (e.g. "0 0 31 2 *").
+ * Unix seconds.  Returns 0, or -ERANGE if none exists within ~8 years
+ * (e.g. "0 0 31 2 *"; 8 so that Feb 29 is found across 2100, which is
+ * not a leap year).
  */
 int cron_next(const struct cron_expr *e, int64_t after, int64_t *out);
 
