@@ -33,4 +33,12 @@ int ini_parse_file(const char *path, ini_handler h, void *arg, char *err,
 int ini_parse_string(const char *text, ini_handler h, void *arg, char *err,
 		     size_t errlen, int *errline);
 
+/*
+ * Read the regular file at path (at most 16 MiB) into a malloc'd buffer,
+ * NUL-terminated, of *len bytes (the file may itself contain NUL bytes).
+ * 0, or a negative errno (-EISDIR, -EFBIG, ...).  For callers that parse
+ * the text in pieces, e.g. to go on after a syntax error.
+ */
+int ini_read_file(const char *path, char **text, size_t *len);
+
 #endif
