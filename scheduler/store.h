@@ -100,6 +100,7 @@ struct store_run {
 	char node[STORE_NODE_MAX + 1];  /* "" until dispatched */
 	int64_t scheduled_for;   /* Unix seconds */
 	int64_t created_ms, dispatched_ms, started_ms, finished_ms; /* 0: not yet */
+	int64_t not_before_ms;   /* a retry is not dispatched before this (0: any time) */
 	int exit_code;           /* -1: none */
 	int signal;              /* 0: none */
 	bool cancel_requested;
@@ -122,6 +123,7 @@ struct store_run_new {
 	/* > 0: set the task's cursor to this value in the same transaction. */
 	int64_t cursor_s;
 	int64_t now_ms;
+	int64_t not_before_ms;   /* stored on the run; 0: dispatch at once */
 	const char *note;        /* stored in error for skipped rows, may be NULL */
 };
 
@@ -158,11 +160,14 @@ int store_run_assign(struct store *st, uint64_t run_id, const char *node, int64_
 
 /*
  * The worker said it never started and never will: dispatched -> pending,
- * node cleared, so it can be dispatched again.  Idempotent: 0 if already
+ * node cleared, with a NEW token (the task's next), so it can be
+ * dispatched again and any late copy of the old dispatch stays stale.
+ * With cancel requested it ends as cancelled instead.  *new_token (may be
+ * NULL) receives the run's token afterwards.  Idempotent: 0 if already
  * pending or terminal.  -ESTALE if token or node do not match.
  */
 int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token,
-		       const char *node, const char *why, int64_t now_ms);
+		       const char *node, const char *why, int64_t now_ms, uint64_t *new_token);
 
 /*
  * dispatched -> running.  Idempotent (0 if already running or ended).

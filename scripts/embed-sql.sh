@@ -1,7 +1,8 @@
 #!/bin/sh
 # embed-sql.sh OUT.c - turn schema/sched-NNN-*.sql and schema/worker-NNN-*.sql
 # into C string arrays (struct db_migration, see common/db.h), so the
-# binaries carry their schema and need no files at run time.
+# binaries carry their schema and need no files at run time.  '?' is
+# escaped too, so that no "??x" in SQL can become a C trigraph.
 set -eu
 out=$1
 emit() { # prefix
@@ -11,7 +12,7 @@ emit() { # prefix
 		base=$(basename "$f")
 		ver=$(echo "$base" | sed -E 's/^[a-z]+-0*([0-9]+)-.*/\1/')
 		printf '\t{%s, "%s",\n' "$ver" "$base"
-		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t "/' -e 's/$/\\n"/' "$f"
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/\t "/' -e 's/$/\\n"/' "$f"
 		printf '\t},\n'
 		n=$((n + 1))
 	done

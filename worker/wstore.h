@@ -63,9 +63,11 @@ void wstore_close(struct wstore *ws);
 
 /*
  * Persist an accepted run (phase ACCEPTED) and raise the task's highest
- * token, in one transaction.  -EEXIST if the run id is already known (any
- * phase: the caller answers from wstore_get instead), -ESTALE if the task
- * has already seen a higher or equal token from another run.
+ * token, in one transaction.  -EEXIST if the run id is already known (the
+ * caller answers from wstore_get instead), except a rejection tombstone
+ * with a lower token: the scheduler re-dispatches a rejected run with a
+ * new token, and that replaces the tombstone.  -ESTALE if the task has
+ * already seen a higher or equal token.
  */
 int wstore_accept(struct wstore *ws, const struct wrun *r);
 

@@ -1,0 +1,131 @@
+/*
+ * store_int.h - internals shared by the files of the scheduler's store:
+ * store.c (open/close, the statement table, nodes, events),
+ * store_tasks.c (task definitions and per-task state), store_runs.c (run
+ * creation and state transitions) and store_query.c (listings).  Nothing outside scheduler/store*.c includes this.
+ *
+ * Every SQL text of the store is in one table (store_sql[] in store.c),
+ * prepared once by store_open() and finalized by store_close(), so a
+ * typo in any statement fails at open, not in the middle of the night.
+ */
+#ifndef SCHED_STORE_INT_H
+#define SCHED_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Statement ids: index into store_sql[] and struct store.stmt[]. */
+enum store_sq {
+	SQ_TASK_GET,          /* ?1 name -> definition and state */
+	SQ_TASK_INSERT,       /* ?1..?15 definition, ?16 cursor_s, ?17 now_ms */
+	SQ_TASK_UPDATE,       /* same binding; cursor_s = MAX(cursor_s, ?16), removed = 0 */
+	SQ_TASK_LOCATE,       /* ?1 name, ?2 file, ?3 line */
+	SQ_TASK_LIVE,         /* id, name of tasks not removed */
+	SQ_TASK_REMOVE,       /* ?1 id, ?2 now_ms */
+	SQ_TASK_SET_PAUSED,   /* ?1 id, ?2 paused */
+	SQ_TASK_SET_CURSOR,   /* ?1 id, ?2 cursor_s (never moves back) */
+	SQ_TASK_SET_TOKEN,    /* ?1 id, ?2 last_token */
+	SQ_RUN_ACTIVE_OF,     /* ?1 task_id -> run_id */
+	SQ_RUN_PENDING_OF,    /* ?1 task_id -> run_id */
+	SQ_RUN_INSERT,        /* see store_sql[] */
+	SQ_RUN_PEEK,          /* ?1 run_id -> token, state, node, cancel_requested, task_id */
+	SQ_RUN_ASSIGN,        /* ?1 run_id, ?2 node, ?3 now_ms */
+	SQ_RUN_UNASSIGN,      /* ?1 run_id, ?2 why; takes the task's last_token */
+	SQ_TASK_BUMP_TOKEN,   /* ?1 id */
+	SQ_RUN_CANCEL_NOW,    /* ?1 run_id, ?2 now_ms, ?3 why */
+	SQ_RUN_SUPERSEDE,     /* ?1 run_id, ?2 now_ms, ?3 why: pending -> skipped */
+	SQ_RUN_CANCEL_REQ,    /* ?1 run_id */
+	SQ_RUN_STARTED,       /* ?1 run_id, ?2 started_ms */
+	SQ_RUN_END,           /* ?1 run_id, ?2 state, ... */
+	SQ_RUN_GET,           /* ?1 run_id -> STORE_RUN_COLS */
+	SQ_RUNS_UNFINISHED,   /* -> STORE_RUN_COLS */
+	SQ_RUNS_HISTORY,      /* ?1 task_id, ?2 limit -> STORE_RUN_COLS */
+	SQ_TASKS_LIST,        /* ?1 include_removed */
+	SQ_NODE_UPSERT,
+	SQ_NODES_LIST,
+	SQ_EVENT_INSERT,
+	SQ_EVENTS_RECENT,     /* ?1 limit */
+	SQ__COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ__COUNT];
+};
+
+/* What the store needs to know about a task inside a transaction. */
+struct store__task {
+	int64_t id;
+	bool paused, removed;
+	int64_t cursor_s;
+	uint64_t last_token;
+};
+
+/* The statement id, reset and with its bindings cleared, ready to bind. */
+sqlite3_stmt *store__stmt(struct store *st, enum store_sq id);
+
+/*
+ * A negative errno for a failed SQLite call: SQLITE_CONSTRAINT_UNIQUE is
+ * -EBUSY (the unique indexes refuse a second active or pending run),
+ * SQLITE_NOMEM -ENOMEM, anything else -EIO.  Everything but the unique
+ * case is logged with what and the SQLite message.
+ */
+int store__err(struct store *st, int rc, const char *what);
+
+/* COMMIT; if that fails, ROLLBACK and -EIO. */
+int store__commit(struct store *st);
+
+/* Step a statement that returns no rows to the end and reset it. */
+int store__exec(struct store *st, sqlite3_stmt *s, const char *what);
+
+/*
+ * Step s for at most one row.  1: a row is there (read it, then reset);
+ * 0: no row (already reset); negative errno on failure (reset).
+ */
+int store__row(struct store *st, sqlite3_stmt *s, const char *what);
+
+/* Length of the first at most max bytes of s[0..n) that end on a UTF-8
+ * character boundary. */
+size_t store__utf8_head(const char *s, size_t n, size_t max);
+
+/* Bind text, at most max bytes (cut at a UTF-8 boundary).  keep_end keeps
+ * the last bytes instead of the first (output tails).  NULL binds NULL. */
+int store__bind_text(sqlite3_stmt *s, int idx, const char *txt, size_t max, bool keep_end);
+
+/* Copy a text column into buf[size], NUL-terminated, cut like above. */
+void store__col_text(sqlite3_stmt *s, int col, char *buf, size_t size, bool keep_end);
+
+/* The task called name: 1 and *out if known, 0 if never known, <0 error. */
+int store__task_find(struct store *st, const char *name, struct store__task *out);
+
+/* Append an event inside the caller's transaction. */
+int store__event_add(struct store *st, int64_t at_ms, const char *kind, const char *task,
+		     uint64_t run_id, const char *node, const char *msg);
+
+/* A growing array of fixed-size items, so that listings read every row
+ * first and call back afterwards: a callback may then call any store
+ * function (even a write) without disturbing a statement in flight. */
+struct store__vec {
+	void *items;
+	size_t n, cap, size;
+};
+
+/* A new zeroed slot, or NULL when out of memory. */
+void *store__vec_push(struct store__vec *v);
+void store__vec_free(struct store__vec *v);
+
+/* The columns read by store__read_run(), and the run row reader. */
+#define STORE_RUN_COLS                                                         \
+	"r.run_id, t.name, r.token, r.reason, r.state, r.attempt, r.node, "    \
+	"r.scheduled_for, r.created_ms, r.dispatched_ms, r.started_ms, "      \
+	"r.finished_ms, r.exit_code, r.signal, r.cancel_requested, "          \
+	"r.output_tail, r.error, r.log_path, r.not_before_ms "                 \
+	"FROM runs r JOIN tasks t ON t.id = r.task_id"
+
+void store__read_run(sqlite3_stmt *s, struct store_run *out);
+
+#endif
