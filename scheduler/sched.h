@@ -1,0 +1,139 @@
+/*
+ * sched.h - the scheduler daemon's state, shared by its files:
+ *
+ *   schedd.c       process role: configuration, start-up, signals, loop
+ *   sched_tasks.c  task definitions, due times, catch-up, run creation
+ *   sched_dispatch.c  choosing workers, dispatching, retries
+ *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
+ *   control.c      requests from schedctl
+ *
+ * The database is the truth (DESIGN rule 1): what is here is a cache of
+ * unfinished runs and task state, rebuilt from the store at start, and
+ * every change is committed to the store before the matching message is
+ * sent.  Worker liveness and addresses are memory-only (a heartbeat per
+ * second is not worth a transaction).
+ */
+#ifndef SCHED_SCHED_H
+#define SCHED_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "heap.h"
+#include "loop.h"
+#include "net.h"
+#include "outbox.h"
+#include "runstate.h"
+#include "store.h"
+#include "taskfile.h"
+
+struct sched_task {
+	struct task_def def;
+	bool paused;
+	int64_t cursor;          /* last fire time accounted for (Unix s) */
+	int64_t next_fire;       /* next fire time, 0: none */
+	uint64_t heap_gen;       /* matches the live heap entry */
+};
+
+struct sched_worker {
+	char name[WIRE_NAME_MAX + 1];
+	uint64_t sender_id;
+	struct net_addr addr;
+	bool have_addr;
+	bool hello;              /* said HELLO to this scheduler incarnation */
+	int slots;
+	char labels[WIRE_LABELS_MAX + 1];
+	uint64_t incarnation;
+	int64_t last_heard;      /* monotonic ms, 0: never */
+	int64_t last_hello_ms;   /* wall ms */
+};
+
+struct sched_run {
+	uint64_t run_id;
+	uint64_t token;
+	char task[TASK_NAME_MAX + 1];
+	enum run_state state;
+	enum run_reason reason;
+	char node[WIRE_NAME_MAX + 1];
+	int attempt;
+	int64_t scheduled_for;
+	int64_t created_ms;
+	int64_t not_before_ms;   /* retries wait for their backoff */
+	bool cancel_requested;
+};
+
+struct sched_opts {
+	const char *name;
+	const char *db_path;
+	const char *tasks_dir;
+	struct net_addr listen;
+	int64_t lease_ms;
+	int64_t heartbeat_ms;
+	int64_t node_timeout_ms;
+	int64_t catch_up_grace_ms;
+	int64_t max_skew_ms;
+};
+
+struct ctl_cache;
+
+struct sched {
+	struct sched_opts opt;
+	struct store *store;
+	struct loop *loop;
+	struct net_endpoint *net;
+	struct outbox *outbox;
+	struct auth_keyring keys;
+	uint64_t incarnation;
+	int64_t started_ms;
+
+	struct sched_task *tasks;   /* sorted by name */
+	size_t ntasks;
+	struct heap due;            /* (next_fire, task index + gen) */
+
+	struct sched_worker *workers;
+	size_t nworkers;
+
+	struct sched_run *runs;     /* unfinished runs */
+	size_t nruns;
+
+	struct ctl_cache *ctl;
+	uint64_t reloads, reload_failures;
+	char last_reload_error[512];
+};
+
+/* sched_tasks.c */
+int sched_tasks_apply(struct sched *s, const struct task_set *ts, bool at_start, char *err,
+		      size_t errlen);
+int sched_reload(struct sched *s, char *msg, size_t msglen);
+void sched_fire_due(struct sched *s);
+struct sched_task *sched_task_find(struct sched *s, const char *name);
+void sched_task_rearm(struct sched *s, struct sched_task *t);
+void sched_tasks_free(struct sched *s);
+int sched_run_create(struct sched *s, struct sched_task *t, enum run_reason reason,
+		     int64_t scheduled_for, int attempt, bool record_skip, int64_t cursor,
+		     int64_t not_before_ms, struct store_run_created *out);
+
+/* sched_dispatch.c */
+int sched_runs_load(struct sched *s);
+struct sched_run *sched_run_find(struct sched *s, uint64_t run_id);
+void sched_run_forget(struct sched *s, uint64_t run_id);
+int sched_run_track(struct sched *s, const struct sched_run *r);
+void sched_dispatch_pending(struct sched *s);
+void sched_send_dispatch(struct sched *s, const struct sched_run *r);
+int sched_node_active_runs(const struct sched *s, const char *node);
+bool sched_worker_alive(const struct sched *s, const struct sched_worker *w);
+void sched_after_end(struct sched *s, const struct sched_run *r, enum run_state state);
+void sched_retry_recover(struct sched *s);
+
+/* sched_peers.c */
+void sched_on_message(struct sched *s, const struct net_msg *m);
+struct sched_worker *sched_worker_find(struct sched *s, const char *name);
+int sched_workers_load(struct sched *s);
+
+/* control.c */
+int ctl_cache_new(struct ctl_cache **out);
+void ctl_cache_free(struct ctl_cache *c);
+void sched_on_ctl(struct sched *s, const struct net_msg *m);
+
+#endif

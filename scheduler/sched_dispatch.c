@@ -1,0 +1,270 @@
+/*
+ * sched_dispatch.c - unfinished runs, choosing a worker, dispatching.
+ *
+ * Write-ahead (DESIGN rule 2): a run is assigned to a node in the store
+ * (pending -> dispatched, committed) before the DISPATCH datagram leaves,
+ * and the datagram is retransmitted until the worker answers.  A
+ * dispatched run stays active until the worker reports that it ended or
+ * that it never started (rule 3); nothing here ends a run on a timeout.
+ *
+ * Worker choice: alive (heard within node_timeout, said HELLO to this
+ * scheduler), carries every label the task needs, has a free slot; the
+ * least loaded (active runs / slots) wins, ties by name.  Pending runs are
+ * served by priority (higher first), then age.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "labels.h"
+#include "log.h"
+#include "sched.h"
+
+struct sched_run *sched_run_find(struct sched *s, uint64_t run_id)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		if (s->runs[i].run_id == run_id)
+			return &s->runs[i];
+	return NULL;
+}
+
+int sched_run_track(struct sched *s, const struct sched_run *r)
+{
+	struct sched_run *nr = realloc(s->runs, (s->nruns + 1) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	s->runs = nr;
+	s->runs[s->nruns++] = *r;
+	return 0;
+}
+
+void sched_run_forget(struct sched *s, uint64_t run_id)
+{
+	for (size_t i = 0; i < s->nruns; i++) {
+		if (s->runs[i].run_id == run_id) {
+			memmove(&s->runs[i], &s->runs[i + 1], (s->nruns - i - 1) * sizeof(s->runs[0]));
+			s->nruns--;
+			return;
+		}
+	}
+}
+
+static int load_one(void *arg, const struct store_run *sr)
+{
+	struct sched *s = arg;
+	struct sched_run r = {
+		.run_id = sr->run_id,
+		.token = sr->token,
+		.state = sr->state,
+		.reason = sr->reason,
+		.attempt = sr->attempt,
+		.scheduled_for = sr->scheduled_for,
+		.created_ms = sr->created_ms,
+		.not_before_ms = sr->not_before_ms,
+		.cancel_requested = sr->cancel_requested,
+	};
+	snprintf(r.task, sizeof(r.task), "%s", sr->task);
+	snprintf(r.node, sizeof(r.node), "%s", sr->node);
+	return sched_run_track(s, &r);
+}
+
+/* At start: every unfinished run from the store; dispatched ones resume
+ * their retransmission as soon as their worker's address is known. */
+int sched_runs_load(struct sched *s)
+{
+	int rc = store_runs_unfinished(s->store, load_one, s);
+	if (rc < 0)
+		return rc;
+	log_info("recovered %zu unfinished run(s) from the store", s->nruns);
+	return 0;
+}
+
+int sched_node_active_runs(const struct sched *s, const char *node)
+{
+	int n = 0;
+	for (size_t i = 0; i < s->nruns; i++)
+		if (run_state_active(s->runs[i].state) && strcmp(s->runs[i].node, node) == 0)
+			n++;
+	return n;
+}
+
+bool sched_worker_alive(const struct sched *s, const struct sched_worker *w)
+{
+	return w->hello && w->have_addr && w->last_heard &&
+	       clock_mono_ms() - w->last_heard <= s->opt.node_timeout_ms;
+}
+
+void sched_send_dispatch(struct sched *s, const struct sched_run *r)
+{
+	struct sched_worker *w = sched_worker_find(s, r->node);
+	struct sched_task *t = sched_task_find(s, r->task);
+	if (!w || !w->have_addr || !t)
+		return; /* resent once the worker says HELLO (sched_peers.c) */
+	struct wire_msg m = {.type = WIRE_DISPATCH};
+	struct wire_dispatch *d = &m.u.dispatch;
+	d->run_id = r->run_id;
+	d->token = r->token;
+	d->attempt = (uint32_t)r->attempt;
+	d->scheduled_for = r->scheduled_for;
+	d->timeout_ms = (uint32_t)t->def.timeout_ms;
+	d->lease_ms = (uint32_t)s->opt.lease_ms;
+	d->reason = (uint8_t)r->reason;
+	snprintf(d->task, sizeof(d->task), "%s", r->task);
+	snprintf(d->command, sizeof(d->command), "%s", t->def.command);
+	if (outbox_put(s->outbox, w->name, &w->addr, &m, r->run_id) < 0)
+		log_warnx("run %llu: out of memory queueing dispatch", (unsigned long long)r->run_id);
+}
+
+static struct sched_worker *pick_worker(struct sched *s, const struct sched_task *t)
+{
+	struct sched_worker *best = NULL;
+	double best_load = 2.0;
+	for (size_t i = 0; i < s->nworkers; i++) {
+		struct sched_worker *w = &s->workers[i];
+		if (!sched_worker_alive(s, w) || w->slots <= 0)
+			continue;
+		if (!labels_match(t->def.labels, w->labels))
+			continue;
+		int active = sched_node_active_runs(s, w->name);
+		if (active >= w->slots)
+			continue;
+		double load = (double)active / w->slots;
+		if (load < best_load) {
+			best = w;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
+static int by_priority(const void *a, const void *b, void *arg)
+{
+	struct sched *s = arg;
+	const struct sched_run *x = *(const struct sched_run *const *)a;
+	const struct sched_run *y = *(const struct sched_run *const *)b;
+	const struct sched_task *tx = sched_task_find(s, x->task);
+	const struct sched_task *ty = sched_task_find(s, y->task);
+	int px = tx ? tx->def.priority : 0, py = ty ? ty->def.priority : 0;
+	if (px != py)
+		return py - px;
+	return x->run_id < y->run_id ? -1 : x->run_id > y->run_id;
+}
+
+/* Assign ready pending runs to workers and send the dispatches. */
+void sched_dispatch_pending(struct sched *s)
+{
+	int64_t now_ms = clock_wall_ms();
+	struct sched_run **ready = NULL;
+	size_t nready = 0;
+	for (size_t i = 0; i < s->nruns; i++) {
+		struct sched_run *r = &s->runs[i];
+		if (r->state != RUN_PENDING || r->not_before_ms > now_ms)
+			continue;
+		struct sched_task *t = sched_task_find(s, r->task);
+		if (!t || t->paused)
+			continue; /* removed or paused: it waits (operators can cancel it) */
+		struct sched_run **nr = realloc(ready, (nready + 1) * sizeof(*nr));
+		if (!nr)
+			break;
+		ready = nr;
+		ready[nready++] = r;
+	}
+	if (nready > 1)
+		qsort_r(ready, nready, sizeof(*ready), by_priority, s);
+	/* The pointers stay valid: nothing below adds or removes runs. */
+	for (size_t i = 0; i < nready; i++) {
+		struct sched_run *r = ready[i];
+		struct sched_task *t = sched_task_find(s, r->task);
+		struct sched_worker *w = pick_worker(s, t);
+		if (!w)
+			continue;
+		int rc = store_run_assign(s->store, r->run_id, w->name, now_ms);
+		if (rc == -EBUSY) {
+			log_warnx("run %llu of %s: the store refused a second active run of the task; "
+				  "it waits", (unsigned long long)r->run_id, r->task);
+			continue;
+		}
+		if (rc == -ESTALE) {
+			/* The store moved it on (e.g. superseded): take its word. */
+			struct store_run sr;
+			if (store_run_get(s->store, r->run_id, &sr) == 0 && sr.state != RUN_PENDING) {
+				log_info("run %llu is %s in the store; dropping it from the queue",
+					 (unsigned long long)r->run_id, run_state_name(sr.state));
+				r->state = sr.state; /* removed below, after the loop */
+			}
+			continue;
+		}
+		if (rc < 0) {
+			log_warnx("run %llu: could not record the dispatch (%s); not sent",
+				  (unsigned long long)r->run_id, strerror(-rc));
+			continue;
+		}
+		r->state = RUN_DISPATCHED;
+		snprintf(r->node, sizeof(r->node), "%s", w->name);
+		log_info("run %llu of %s (token %llu) dispatched to %s",
+			 (unsigned long long)r->run_id, r->task, (unsigned long long)r->token, w->name);
+		sched_send_dispatch(s, r);
+	}
+	free(ready);
+	/* Forget runs the store says are finished (see -ESTALE above). */
+	for (size_t i = s->nruns; i-- > 0;)
+		if (run_state_terminal(s->runs[i].state))
+			sched_run_forget(s, s->runs[i].run_id);
+}
+
+static int64_t retry_delay(const struct sched_task *t) { return t->def.retry_backoff_ms; }
+
+/*
+ * After a run ended with `state`: a failed or timed-out attempt within the
+ * task's retries gets a new run (reason retry, next attempt) that waits
+ * retry_backoff before dispatch.  It goes through the same overlap rule as
+ * every other run.
+ */
+void sched_after_end(struct sched *s, const struct sched_run *r, enum run_state state)
+{
+	if (state != RUN_FAILED && state != RUN_TIMED_OUT)
+		return;
+	struct sched_task *t = sched_task_find(s, r->task);
+	if (!t || r->attempt > t->def.retries)
+		return;
+	struct store_run_created out;
+	int64_t not_before = clock_wall_ms() + retry_delay(t);
+	if (sched_run_create(s, t, REASON_RETRY, r->scheduled_for, r->attempt + 1, true, 0,
+			     not_before, &out) < 0)
+		log_warnx("task %s: could not create retry of run %llu", t->def.name,
+			  (unsigned long long)r->run_id);
+}
+
+struct recover_ctx {
+	struct sched *s;
+};
+
+static int recover_one(void *arg, const struct store_task_row *row)
+{
+	struct sched *s = ((struct recover_ctx *)arg)->s;
+	if (row->active_run_id || !row->last_run_id)
+		return 0;
+	if (row->last_state != RUN_FAILED && row->last_state != RUN_TIMED_OUT)
+		return 0;
+	for (size_t i = 0; i < s->nruns; i++)
+		if (strcmp(s->runs[i].task, row->name) == 0)
+			return 0;
+	struct store_run last;
+	if (store_run_get(s->store, row->last_run_id, &last) < 0)
+		return 0;
+	struct sched_run r = {.run_id = last.run_id, .attempt = last.attempt,
+			      .scheduled_for = last.scheduled_for};
+	snprintf(r.task, sizeof(r.task), "%s", last.task);
+	sched_after_end(s, &r, last.state);
+	return 0;
+}
+
+/* At start: a crash between recording a failed end and creating its retry
+ * must not lose the retry; re-derive it from the last run of each task. */
+void sched_retry_recover(struct sched *s)
+{
+	struct recover_ctx ctx = {s};
+	store_tasks_list(s->store, false, recover_one, &ctx);
+}

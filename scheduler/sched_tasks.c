@@ -1,0 +1,387 @@
+/*
+ * sched_tasks.c - task definitions and their due times.
+ *
+ * Each task has a persistent cursor: the last fire time whose fate is
+ * recorded (a run was created, or a skipped row says why not).  Fire times
+ * after the cursor are due; they are processed in order and the cursor
+ * moves in the same transaction as the run or skip row it produced
+ * (store_run_create), so a crash at any point neither loses a fire time
+ * nor creates a run twice.
+ *
+ * A fire time later than `catch_up_grace` behind the clock fell due while
+ * the scheduler was down (or stopped), and the task's catch_up policy
+ * decides:  none  - every missed time is recorded as skipped;
+ *           latest - all but the newest are skipped, the newest runs;
+ *           all   - each runs, one after another (the next is created when
+ *                   the task has no unfinished run).
+ * Skipped rows for one catch-up are capped (CATCH_UP_ROWS_MAX); the rest
+ * are counted in one event, so a long outage cannot flood the history.
+ *
+ * A paused task keeps its cursor: on resume, the fire times it missed are
+ * handled by the same catch-up policy.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "sched.h"
+
+#define CATCH_UP_ROWS_MAX 100
+
+struct sched_task *sched_task_find(struct sched *s, const char *name)
+{
+	size_t lo = 0, hi = s->ntasks;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(s->tasks[mid].def.name, name);
+		if (c == 0)
+			return &s->tasks[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Heap entries carry the task index and a generation: re-arming bumps the
+ * generation, which turns the older entry into a no-op. */
+struct due_ref {
+	size_t index;
+	uint64_t gen;
+};
+
+void sched_task_rearm(struct sched *s, struct sched_task *t)
+{
+	t->heap_gen++;
+	t->next_fire = 0;
+	if (t->paused)
+		return;
+	int64_t next;
+	if (cron_next(&t->def.cron, t->cursor, &next) < 0) {
+		log_warnx("task %s: schedule '%s' has no future fire time", t->def.name,
+			  t->def.schedule);
+		return;
+	}
+	struct due_ref *ref = malloc(sizeof(*ref));
+	if (!ref)
+		fatalx("out of memory");
+	ref->index = (size_t)(t - s->tasks);
+	ref->gen = t->heap_gen;
+	t->next_fire = next;
+	if (heap_push(&s->due, next, ref) < 0)
+		fatalx("out of memory");
+}
+
+static void due_clear(struct heap *h)
+{
+	struct heap_item it;
+	while (heap_pop(h, &it) == 0)
+		free(it.data);
+}
+
+void sched_tasks_free(struct sched *s)
+{
+	due_clear(&s->due);
+	heap_free(&s->due);
+	free(s->tasks);
+	s->tasks = NULL;
+	s->ntasks = 0;
+}
+
+static bool unfinished_run_of(struct sched *s, const char *task)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		if (strcmp(s->runs[i].task, task) == 0)
+			return true;
+	return false;
+}
+
+int sched_run_create(struct sched *s, struct sched_task *t, enum run_reason reason,
+		     int64_t scheduled_for, int attempt, bool record_skip, int64_t cursor,
+		     int64_t not_before_ms, struct store_run_created *out)
+{
+	struct store_run_new rn = {
+		.task = t->def.name,
+		.reason = reason,
+		.scheduled_for = scheduled_for,
+		.attempt = attempt,
+		.overlap = t->def.overlap,
+		.record_skip = record_skip,
+		.cursor_s = cursor,
+		.now_ms = clock_wall_ms(),
+		.not_before_ms = not_before_ms,
+	};
+	int rc = store_run_create(s->store, &rn, out);
+	if (rc < 0)
+		return rc;
+	if (cursor > 0)
+		t->cursor = cursor;
+	if (out->state == RUN_PENDING) {
+		struct sched_run r = {
+			.run_id = out->run_id,
+			.token = out->token,
+			.state = RUN_PENDING,
+			.reason = reason,
+			.attempt = attempt,
+			.scheduled_for = scheduled_for,
+			.created_ms = rn.now_ms,
+			.not_before_ms = not_before_ms,
+		};
+		snprintf(r.task, sizeof(r.task), "%s", t->def.name);
+		if (sched_run_track(s, &r) < 0)
+			fatalx("out of memory");
+		log_info("task %s: run %llu created (%s, token %llu)", t->def.name,
+			 (unsigned long long)out->run_id, run_reason_name(reason),
+			 (unsigned long long)out->token);
+	} else {
+		log_info("task %s: fire time %lld skipped (run %llu still unfinished, overlap=%s)",
+			 t->def.name, (long long)scheduled_for,
+			 (unsigned long long)out->blocking_run_id, task_overlap_name(t->def.overlap));
+	}
+	return 0;
+}
+
+/* Fire times in (t->cursor, limit], counted, with the last one in *last.
+ * Stops counting at `cap` + 1 for cron (each step is a search). */
+static int64_t count_missed(const struct sched_task *t, int64_t limit, int64_t *last,
+			    int64_t *first)
+{
+	const struct cron_expr *e = &t->def.cron;
+	int64_t f;
+	*last = *first = 0;
+	if (cron_next(e, t->cursor, &f) < 0 || f > limit)
+		return 0;
+	*first = f;
+	if (e->every) {
+		int64_t n = (limit - f) / e->every_s + 1;
+		*last = f + (n - 1) * e->every_s;
+		return n;
+	}
+	int64_t n = 0;
+	while (f <= limit) {
+		n++;
+		*last = f;
+		if (cron_next(e, f, &f) < 0)
+			break;
+	}
+	return n;
+}
+
+/* Record missed fire times in (cursor, upto] as skipped (capped). */
+static void skip_missed(struct sched *s, struct sched_task *t, int64_t upto, int64_t count,
+			const char *why)
+{
+	int64_t f = t->cursor, now_ms = clock_wall_ms();
+	int64_t rows = count < CATCH_UP_ROWS_MAX ? count : CATCH_UP_ROWS_MAX;
+	/* The newest rows are the most useful; skip ahead to them. */
+	int64_t skip_first = count - rows;
+	int64_t first_f = 0;
+	for (int64_t i = 0; i < count; i++) {
+		if (cron_next(&t->def.cron, f, &f) < 0 || f > upto)
+			break;
+		if (i == 0)
+			first_f = f;
+		if (i < skip_first && t->def.cron.every) {
+			/* jump straight to the first row we record */
+			f += (skip_first - 1 - i) * t->def.cron.every_s;
+			i = skip_first - 1;
+			continue;
+		}
+		if (i < skip_first)
+			continue;
+		uint64_t id;
+		if (store_run_skip(s->store, t->def.name, REASON_SCHEDULE, f, f, now_ms, why,
+				   &id) < 0)
+			log_warnx("task %s: could not record skipped fire time", t->def.name);
+	}
+	if (skip_first > 0) {
+		char a[40], b[40];
+		cron_format_time(first_f, "UTC", a, sizeof(a));
+		cron_format_time(upto, "UTC", b, sizeof(b));
+		store_event(s->store, now_ms, "catch_up", t->def.name, 0, NULL,
+			    "%lld more fire times between %s and %s were missed (%s); the newest "
+			    "%lld are recorded as skipped runs",
+			    (long long)skip_first, a, b, why, (long long)rows);
+	}
+	store_task_set_cursor(s->store, t->def.name, upto);
+	t->cursor = upto;
+}
+
+/* Handle fire times that are older than the grace period. */
+static void catch_up(struct sched *s, struct sched_task *t, int64_t limit)
+{
+	int64_t first, last;
+	int64_t n = count_missed(t, limit, &last, &first);
+	if (n == 0)
+		return;
+	struct store_run_created out;
+	char why[128];
+	switch (t->def.catch_up) {
+	case CATCH_UP_NONE:
+		snprintf(why, sizeof(why), "missed while the scheduler was not running (catch_up=none)");
+		log_info("task %s: %lld missed fire time(s) recorded as skipped", t->def.name,
+			 (long long)n);
+		skip_missed(s, t, last, n, why);
+		break;
+	case CATCH_UP_LATEST:
+		if (n > 1) {
+			int64_t before_last = last - t->def.cron.every_s, f = t->cursor;
+			if (!t->def.cron.every)
+				for (int64_t i = 0; i < n - 1 && cron_next(&t->def.cron, f, &f) == 0; i++)
+					before_last = f;
+			snprintf(why, sizeof(why),
+				 "missed while the scheduler was not running (catch_up=latest runs only the newest)");
+			skip_missed(s, t, before_last, n - 1, why);
+		}
+		log_info("task %s: catching up the newest missed fire time", t->def.name);
+		if (sched_run_create(s, t, REASON_CATCH_UP, last, 1, true, last, 0, &out) < 0)
+			log_warnx("task %s: could not create catch-up run", t->def.name);
+		break;
+	case CATCH_UP_ALL:
+		/* One at a time: the next missed time waits for this run to end. */
+		if (unfinished_run_of(s, t->def.name))
+			return;
+		if (sched_run_create(s, t, REASON_CATCH_UP, first, 1, true, first, 0, &out) < 0)
+			log_warnx("task %s: could not create catch-up run", t->def.name);
+		break;
+	}
+}
+
+void sched_fire_due(struct sched *s)
+{
+	int64_t now = clock_wall_ms() / 1000;
+	int64_t grace = s->opt.catch_up_grace_ms / 1000;
+	struct heap_item it;
+	const struct heap_item *top;
+	/* Tasks waiting with catch_up=all are re-armed after this pass. */
+	struct sched_task *retry[64];
+	size_t nretry = 0;
+	while ((top = heap_peek(&s->due)) && top->key <= now) {
+		heap_pop(&s->due, &it);
+		struct due_ref *ref = it.data;
+		struct sched_task *t = ref->index < s->ntasks ? &s->tasks[ref->index] : NULL;
+		bool live = t && ref->gen == t->heap_gen && !t->paused;
+		free(ref);
+		if (!live)
+			continue;
+		if (now - t->next_fire > grace) {
+			int64_t before = t->cursor;
+			catch_up(s, t, now - grace);
+			if (t->cursor == before && nretry < 64) {
+				retry[nretry++] = t; /* waiting (catch_up=all) */
+				continue;
+			}
+		} else {
+			struct store_run_created out;
+			int64_t f = t->next_fire;
+			if (sched_run_create(s, t, REASON_SCHEDULE, f, 1, true, f, 0, &out) < 0) {
+				log_warnx("task %s: could not record fire time %lld; retrying",
+					  t->def.name, (long long)f);
+				if (nretry < 64)
+					retry[nretry++] = t;
+				continue;
+			}
+		}
+		sched_task_rearm(s, t);
+	}
+	/* Re-check waiting tasks a second later instead of spinning. */
+	for (size_t i = 0; i < nretry; i++) {
+		struct sched_task *t = retry[i];
+		t->heap_gen++;
+		struct due_ref *ref = malloc(sizeof(*ref));
+		if (!ref)
+			fatalx("out of memory");
+		ref->index = (size_t)(t - s->tasks);
+		ref->gen = t->heap_gen;
+		if (heap_push(&s->due, now + 1, ref) < 0)
+			fatalx("out of memory");
+	}
+}
+
+static bool same_schedule(const struct task_def *a, const struct task_def *b)
+{
+	return strcmp(a->schedule, b->schedule) == 0 && strcmp(a->cron.tz, b->cron.tz) == 0;
+}
+
+/*
+ * Make ts the live definitions: sync the store (one transaction), then
+ * rebuild the in-memory table and the due heap from the stored state.
+ * At start, fire times missed while down are left for the catch-up rule;
+ * on reload, a task whose schedule changed starts counting from now (the
+ * old expression's times after the cursor never existed under the new one).
+ */
+int sched_tasks_apply(struct sched *s, const struct task_set *ts, bool at_start, char *err,
+		      size_t errlen)
+{
+	int64_t now_ms = clock_wall_ms();
+	struct store_sync_result res;
+	int rc = store_sync_tasks(s->store, ts, now_ms / 1000, &res, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct sched_task *nt = calloc(ts->n ? ts->n : 1, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	for (size_t i = 0; i < ts->n; i++) {
+		struct sched_task *t = &nt[i];
+		t->def = ts->tasks[i];
+		struct store_task_state st;
+		if (store_task_state(s->store, t->def.name, &st) == 0) {
+			t->paused = st.paused;
+			t->cursor = st.cursor_s;
+		} else {
+			t->cursor = now_ms / 1000;
+		}
+		const struct sched_task *old = at_start ? NULL : sched_task_find(s, t->def.name);
+		if (old && !same_schedule(&old->def, &t->def)) {
+			t->cursor = now_ms / 1000;
+			store_task_set_cursor(s->store, t->def.name, t->cursor);
+		}
+	}
+	sched_tasks_free(s);
+	heap_init(&s->due);
+	s->tasks = nt;
+	s->ntasks = ts->n;
+	for (size_t i = 0; i < s->ntasks; i++)
+		sched_task_rearm(s, &s->tasks[i]);
+	log_info("tasks: %d added, %d changed, %d removed, %d unchanged", res.added, res.changed,
+		 res.removed, res.unchanged);
+	return 0;
+}
+
+int sched_reload(struct sched *s, char *msg, size_t msglen)
+{
+	struct task_set ts = {0};
+	char *errors = NULL;
+	int rc = taskfile_load_dir(s->opt.tasks_dir, &ts, &errors);
+	if (rc < 0) {
+		s->reload_failures++;
+		snprintf(s->last_reload_error, sizeof(s->last_reload_error), "%s",
+			 errors ? errors : strerror(-rc));
+		snprintf(msg, msglen, "reload refused, nothing changed:\n%s",
+			 errors ? errors : strerror(-rc));
+		log_warnx("reload of %s refused, the previous tasks keep running:\n%s",
+			  s->opt.tasks_dir, errors ? errors : strerror(-rc));
+		store_event(s->store, clock_wall_ms(), "reload_failed", NULL, 0, NULL, "%s",
+			    errors ? errors : strerror(-rc));
+		free(errors);
+		return -EINVAL;
+	}
+	char err[256] = "";
+	rc = sched_tasks_apply(s, &ts, false, err, sizeof(err));
+	task_set_free(&ts);
+	if (rc < 0) {
+		s->reload_failures++;
+		snprintf(msg, msglen, "reload failed, nothing changed: %s", err);
+		log_warnx("reload failed, nothing changed: %s", err);
+		return rc;
+	}
+	s->reloads++;
+	s->last_reload_error[0] = '\0';
+	snprintf(msg, msglen, "reloaded %zu task(s) from %s", s->ntasks, s->opt.tasks_dir);
+	store_event(s->store, clock_wall_ms(), "reload", NULL, 0, NULL, "%zu tasks", s->ntasks);
+	return 0;
+}

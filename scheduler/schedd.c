@@ -1,0 +1,266 @@
+/*
+ * schedd.c - the scheduler daemon: configuration, start-up, signals and
+ * the main loop.  See sched.h for how the work is split.
+ *
+ * Start-up order matters for the safety argument: open the store
+ * (migrating it), load the schedule files (refusing to start on errors),
+ * recover unfinished runs and known nodes from the store, and only then
+ * open the socket and start firing and dispatching.  SIGHUP reloads the
+ * schedule files (all or nothing); SIGTERM/SIGINT stop dispatching and
+ * exit without touching any run: workers keep running their tasks and
+ * report when a scheduler is back.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "log.h"
+#include "sched.h"
+
+static const struct cli_flag schedd_flags[] = {
+	{"--name", "scheduler", "name", "scheduler name (sender identity)"},
+	{"--listen", "scheduler", "listen", "UDP address to listen on, ADDR:PORT"},
+	{"--scheduler", "cluster", "scheduler", "the scheduler address workers use"},
+	{"--db", "scheduler", "db", "SQLite database path"},
+	{"--key-file", "cluster", "key_file", "cluster keyring file (schedctl keygen)"},
+	{"--tasks-dir", "scheduler", "tasks_dir", "directory of schedule files"},
+	{"--log-level", "scheduler", "log_level", "error, warn, info or debug"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const char *const schedd_schema[] = {
+	"cluster.key_file", "cluster.scheduler", "cluster.scheduler_name",
+	"cluster.max_clock_skew", "scheduler.name", "scheduler.listen", "scheduler.db",
+	"scheduler.tasks_dir", "scheduler.lease", "scheduler.heartbeat",
+	"scheduler.node_timeout", "scheduler.catch_up_grace", "scheduler.log_level",
+	/* worker keys may live in a shared cluster file */
+	"worker.name", "worker.listen", "worker.db", "worker.slots", "worker.labels",
+	"worker.log_dir", "worker.log_cap", "worker.kill_grace", "worker.log_level", NULL,
+};
+
+static bool opt_check, opt_help;
+static const struct cli_switch schedd_switches[] = {
+	{"-n", &opt_check, "check the configuration and schedule files, then exit"},
+	{"-h", &opt_help, "this help"},
+	{"--help", &opt_help, "this help"},
+	{NULL, NULL, NULL},
+};
+
+static int load_options(const struct config *cfg, struct sched_opts *o, char *err, size_t len)
+{
+	if (config_check(cfg, schedd_schema, err, len) < 0)
+		return -EINVAL;
+	o->name = config_str(cfg, "scheduler", "name",
+			     config_str(cfg, "cluster", "scheduler_name", "schedd"));
+	o->db_path = config_str(cfg, "scheduler", "db", "schedd.db");
+	o->tasks_dir = config_str(cfg, "scheduler", "tasks_dir", "tasks");
+	const char *origin;
+	const char *listen = config_get(cfg, "scheduler", "listen", &origin);
+	if (!listen)
+		listen = config_get(cfg, "cluster", "scheduler", &origin);
+	if (!listen) {
+		listen = "127.0.0.1:7000";
+		origin = "default";
+	}
+	char why[160];
+	if (net_addr_parse(listen, &o->listen, why, sizeof(why)) < 0) {
+		snprintf(err, len, "%s: scheduler.listen: %s", origin, why);
+		return -EINVAL;
+	}
+	if (config_duration_ms(cfg, "scheduler", "lease", 15000, &o->lease_ms, err, len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "heartbeat", 1000, &o->heartbeat_ms, err, len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "node_timeout", 5000, &o->node_timeout_ms, err,
+			       len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "catch_up_grace", 10000, &o->catch_up_grace_ms,
+			       err, len) < 0 ||
+	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
+			       len) < 0)
+		return -EINVAL;
+	if (o->lease_ms < 3 * o->heartbeat_ms) {
+		snprintf(err, len, "scheduler.lease (%lld ms) must be at least 3 heartbeats (%lld ms)",
+			 (long long)o->lease_ms, (long long)(3 * o->heartbeat_ms));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void on_datagrams(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	struct sched *s = arg;
+	struct net_msg *nm = malloc(sizeof(*nm));
+	if (!nm)
+		return;
+	for (int budget = 256; budget > 0; budget--) {
+		int rc = net_recv(s->net, nm);
+		if (rc == -EAGAIN)
+			break;
+		if (rc == 0)
+			sched_on_message(s, nm);
+	}
+	free(nm);
+	/* A report may have freed a slot or a run may have become ready. */
+	sched_dispatch_pending(s);
+}
+
+static int64_t on_tick(struct loop *l, void *arg)
+{
+	(void)l;
+	struct sched *s = arg;
+	sched_fire_due(s);
+	sched_dispatch_pending(s);
+	outbox_tick(s->outbox, clock_mono_ms());
+	return 100;
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	struct sched *s = arg;
+	if (signo == SIGHUP) {
+		char msg[4096];
+		log_info("SIGHUP: reloading %s", s->opt.tasks_dir);
+		if (sched_reload(s, msg, sizeof(msg)) == 0)
+			log_info("%s", msg);
+		return;
+	}
+	log_info("%s: stopping; running tasks keep running on their workers",
+		 strsignal(signo));
+	loop_stop(l);
+}
+
+static int check_only(const struct sched_opts *o)
+{
+	struct task_set ts = {0};
+	char *errors = NULL;
+	int rc = taskfile_load_dir(o->tasks_dir, &ts, &errors);
+	if (rc < 0) {
+		fprintf(stderr, "%s", errors ? errors : strerror(-rc));
+		if (errors && errors[0] && errors[strlen(errors) - 1] != '\n')
+			fputc('\n', stderr);
+		free(errors);
+		return 1;
+	}
+	printf("%s: %zu task(s) OK\n", o->tasks_dir, ts.n);
+	task_set_free(&ts);
+	return 0;
+}
+
+static void sched_free(struct sched *s)
+{
+	outbox_free(s->outbox);
+	net_close(s->net);
+	loop_free(s->loop);
+	ctl_cache_free(s->ctl);
+	sched_tasks_free(s);
+	free(s->workers);
+	free(s->runs);
+	store_close(s->store);
+	auth_keyring_wipe(&s->keys);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	config_init(&cfg);
+	const char *cfg_path;
+	char err[1024];
+	log_init("schedd", LOG_LVL_INFO);
+	int first = cli_parse(argc, argv, schedd_flags, schedd_switches, &cfg, &cfg_path, err,
+			      sizeof(err));
+	if (opt_help) {
+		cli_usage("schedd", "[-n] [-c FILE] [options]", schedd_flags, schedd_switches);
+		config_free(&cfg);
+		return 0;
+	}
+	if (first < 0 || first < argc) {
+		fprintf(stderr, "schedd: %s\n", first < 0 ? err : "unexpected argument");
+		config_free(&cfg);
+		return 2;
+	}
+	static struct sched s;
+	if (load_options(&cfg, &s.opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "schedd: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	enum log_level lvl;
+	const char *lv = config_str(&cfg, "scheduler", "log_level", "info");
+	if (log_parse_level(lv, &lvl) < 0) {
+		fprintf(stderr, "schedd: scheduler.log_level: '%s' is not error|warn|info|debug\n", lv);
+		config_free(&cfg);
+		return 2;
+	}
+	log_set_level(lvl);
+	if (opt_check) {
+		int rc = check_only(&s.opt);
+		config_free(&cfg);
+		return rc;
+	}
+	if (auth_init() < 0)
+		fatalx("libsodium initialisation failed");
+	const char *key_file = config_str(&cfg, "cluster", "key_file", "sched.keys");
+	if (auth_keyring_load(key_file, &s.keys, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+
+	struct task_set ts = {0};
+	char *errors = NULL;
+	if (taskfile_load_dir(s.opt.tasks_dir, &ts, &errors) < 0)
+		fatalx("schedule files have errors, not starting:\n%s", errors ? errors : "");
+	if (store_open(s.opt.db_path, &s.store, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	s.started_ms = clock_wall_ms();
+	s.incarnation = (uint64_t)s.started_ms;
+	if (sched_runs_load(&s) < 0 || sched_workers_load(&s) < 0)
+		fatalx("cannot read unfinished runs and nodes from %s", s.opt.db_path);
+	heap_init(&s.due);
+	if (sched_tasks_apply(&s, &ts, true, err, sizeof(err)) < 0)
+		fatalx("cannot record the tasks: %s", err);
+	task_set_free(&ts);
+	sched_retry_recover(&s);
+
+	struct net_config nc = {
+		.listen = &s.opt.listen,
+		.keys = &s.keys,
+		.sender_id = auth_sender_id(s.opt.name),
+		.incarnation = s.incarnation,
+		.max_skew_ms = s.opt.max_skew_ms,
+		.replay_senders = 4096,
+	};
+	if (net_open(&nc, &s.net, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	if (loop_new(&s.loop) < 0 || outbox_new(s.net, NULL, &s.outbox) < 0 ||
+	    ctl_cache_new(&s.ctl) < 0)
+		fatalx("out of memory");
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (loop_watch_signals(s.loop, &set, on_signal, &s) < 0 ||
+	    loop_add_fd(s.loop, net_fd(s.net), EPOLLIN, on_datagrams, &s) < 0 ||
+	    loop_add_timer(s.loop, 0, on_tick, &s, NULL) < 0)
+		fatal("event loop");
+	/* Dispatches recorded before a restart go out again (idempotent). */
+	for (size_t i = 0; i < s.nruns; i++)
+		if (s.runs[i].state == RUN_DISPATCHED)
+			sched_send_dispatch(&s, &s.runs[i]);
+	char addr[NET_ADDR_STRLEN];
+	net_addr_format(&s.opt.listen, addr, sizeof(addr));
+	log_info("scheduler %s listening on %s, %zu task(s) from %s, database %s", s.opt.name,
+		 addr, s.ntasks, s.opt.tasks_dir, s.opt.db_path);
+	store_event(s.store, s.started_ms, "scheduler_start", NULL, 0, NULL, "%s on %s",
+		    s.opt.name, addr);
+	int rc = loop_run(s.loop);
+	store_event(s.store, clock_wall_ms(), "scheduler_stop", NULL, 0, NULL, "%s",
+		    rc < 0 ? "loop error" : "signal");
+	sched_free(&s);
+	config_free(&cfg);
+	return rc < 0 ? 1 : 0;
+}
