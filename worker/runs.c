@@ -1,0 +1,401 @@
+/*
+ * runs.c - the worker's task processes: start, drain output, enforce the
+ * timeout and the lease, reap, and reconcile after a restart.
+ *
+ * When the process that workerd started (the group leader) exits, any
+ * other process still in its group is killed: the run is over, and a
+ * leftover background process must never overlap the task's next run.
+ *
+ * Restart policy (documented in docs/operations.md): runs found in the
+ * database after a workerd restart are never adopted.  workerd cannot
+ * recover the output pipe or the exit status of a process it did not
+ * start in this life, and a crash-looping agent must not leave unseen
+ * processes behind, so a surviving process group is killed and the run is
+ * reported as failed with the reason.  A pid is only signalled if its
+ * /proc start time matches the one recorded at spawn, so a recycled pid
+ * is never hit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "cron.h"
+#include "log.h"
+
+extern char **environ;
+
+struct agent_run *agent_run_find(struct agent *a, uint64_t run_id)
+{
+	for (size_t i = 0; i < a->nruns; i++)
+		if (a->runs[i].w.run_id == run_id)
+			return &a->runs[i];
+	return NULL;
+}
+
+struct agent_run *agent_run_add(struct agent *a, const struct wrun *w)
+{
+	struct agent_run *nr = realloc(a->runs, (a->nruns + 1) * sizeof(*nr));
+	if (!nr)
+		fatalx("out of memory");
+	a->runs = nr;
+	struct agent_run *r = &a->runs[a->nruns++];
+	memset(r, 0, sizeof(*r));
+	r->w = *w;
+	r->proc.out_fd = r->proc.log_fd = -1;
+	r->lease_until = clock_mono_ms() + a->lease_ms;
+	return r;
+}
+
+void agent_run_remove(struct agent *a, uint64_t run_id)
+{
+	for (size_t i = 0; i < a->nruns; i++) {
+		if (a->runs[i].w.run_id != run_id)
+			continue;
+		if (a->runs[i].proc.out_fd >= 0)
+			loop_del_fd(a->loop, a->runs[i].proc.out_fd);
+		exec_close(&a->runs[i].proc);
+		memmove(&a->runs[i], &a->runs[i + 1], (a->nruns - i - 1) * sizeof(a->runs[0]));
+		a->nruns--;
+		return;
+	}
+}
+
+/* Runs that occupy a slot: accepted or running (not yet ended). */
+int agent_live_runs(const struct agent *a)
+{
+	int n = 0;
+	for (size_t i = 0; i < a->nruns; i++)
+		if (a->runs[i].w.phase == WRUN_ACCEPTED || a->runs[i].w.phase == WRUN_RUNNING)
+			n++;
+	return n;
+}
+
+static void on_output(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	struct agent *a = arg;
+	for (size_t i = 0; i < a->nruns; i++) {
+		struct agent_run *r = &a->runs[i];
+		if (r->proc.out_fd != fd)
+			continue;
+		if (exec_pump(&r->proc) != 0) {
+			loop_del_fd(l, fd);
+			if (r->proc.out_fd >= 0) {
+				close(r->proc.out_fd);
+				r->proc.out_fd = -1;
+			}
+		}
+		return;
+	}
+	loop_del_fd(l, fd); /* not ours any more */
+}
+
+static int mkdirs(const char *path)
+{
+	char tmp[512];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The task environment of DESIGN.md on top of workerd's own. */
+static char **task_env(const struct agent *a, const struct wrun *w, const char *ckpt)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 8, sizeof(*env));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "SCHED_", 6) != 0)
+			env[k++] = strdup(environ[i]);
+	char when[40];
+	cron_format_time(w->scheduled_for, "UTC", when, sizeof(when));
+	char buf[600];
+#define ADD(fmt, ...) (snprintf(buf, sizeof(buf), fmt, __VA_ARGS__), env[k++] = strdup(buf))
+	ADD("SCHED_TASK=%s", w->task);
+	ADD("SCHED_RUN_ID=%llu", (unsigned long long)w->run_id);
+	ADD("SCHED_FENCE_TOKEN=%llu", (unsigned long long)w->token);
+	ADD("SCHED_ATTEMPT=%u", w->attempt);
+	ADD("SCHED_SCHEDULED_FOR=%s", when);
+	ADD("SCHED_NODE=%s", a->opt.name);
+	ADD("SCHED_CHECKPOINT_FILE=%s", ckpt);
+#undef ADD
+	env[k] = NULL;
+	return env;
+}
+
+static void free_env(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void end_run(struct agent *a, struct agent_run *r, enum run_state state, int exit_code,
+		    int sig, const char *error)
+{
+	char tail[WSTORE_TAIL_MAX + 1] = "";
+	if (r->has_proc)
+		exec_tail(&r->proc, tail, sizeof(tail));
+	int64_t now = clock_wall_ms();
+	int rc = wstore_set_ended(a->ws, r->w.run_id, state, exit_code, sig, now, tail,
+				  error ? error : "");
+	if (rc < 0)
+		log_warnx("run %llu: could not persist its end (%s); reporting anyway",
+			  (unsigned long long)r->w.run_id, strerror(-rc));
+	r->w.phase = WRUN_ENDED;
+	r->w.end_state = state;
+	r->w.exit_code = exit_code;
+	r->w.signal = sig;
+	r->w.finished_ms = now;
+	snprintf(r->w.tail, sizeof(r->w.tail), "%s", tail);
+	snprintf(r->w.error, sizeof(r->w.error), "%s", error ? error : "");
+	log_info("run %llu of %s ended: %s (exit %d, signal %d)%s%s",
+		 (unsigned long long)r->w.run_id, r->w.task, run_state_name(state), exit_code, sig,
+		 error && error[0] ? ": " : "", error ? error : "");
+	agent_send_ended(a, r);
+}
+
+void agent_spawn(struct agent *a, struct agent_run *r)
+{
+	char dir[160], log_path[WSTORE_PATH_MAX + 1], ckpt[WSTORE_PATH_MAX + 1];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", a->opt.log_dir, r->w.task) >= sizeof(dir)) {
+		end_run(a, r, RUN_FAILED, -1, 0, "log_dir path too long");
+		return;
+	}
+	snprintf(log_path, sizeof(log_path), "%s/%llu.log", dir,
+		 (unsigned long long)r->w.run_id);
+	snprintf(ckpt, sizeof(ckpt), "%s/checkpoint", dir);
+	int rc = mkdirs(dir);
+	char **env = task_env(a, &r->w, ckpt);
+	struct exec_spec spec = {
+		.command = r->w.command,
+		.env = env,
+		.log_path = log_path,
+		.log_cap = a->opt.log_cap,
+	};
+	if (rc == 0 && env)
+		rc = exec_start(&spec, &r->proc);
+	else if (rc == 0)
+		rc = -ENOMEM;
+	free_env(env);
+	if (rc < 0) {
+		char why[200];
+		snprintf(why, sizeof(why), "could not start the command: %s", strerror(-rc));
+		end_run(a, r, RUN_FAILED, -1, 0, why);
+		return;
+	}
+	r->has_proc = true;
+	r->started_mono = clock_mono_ms();
+	int64_t now = clock_wall_ms();
+	if (wstore_set_running(a->ws, r->w.run_id, r->proc.pid, r->proc.proc_start, now,
+			       log_path) < 0)
+		log_warnx("run %llu: could not persist its pid", (unsigned long long)r->w.run_id);
+	r->w.phase = WRUN_RUNNING;
+	r->w.pid = r->proc.pid;
+	r->w.started_ms = now;
+	snprintf(r->w.log_path, sizeof(r->w.log_path), "%s", log_path);
+	if (loop_add_fd(a->loop, r->proc.out_fd, EPOLLIN, on_output, a) < 0)
+		log_warnx("run %llu: cannot watch its output", (unsigned long long)r->w.run_id);
+	log_info("run %llu of %s started (pid %d, token %llu)", (unsigned long long)r->w.run_id,
+		 r->w.task, (int)r->proc.pid, (unsigned long long)r->w.token);
+	struct wire_msg m = {.type = WIRE_STARTED};
+	m.u.started.run_id = r->w.run_id;
+	m.u.started.token = r->w.token;
+	m.u.started.started_at_ms = now;
+	m.u.started.pid = (uint32_t)r->proc.pid;
+	outbox_put(a->outbox, a->opt.scheduler_name, &a->opt.scheduler, &m, r->w.run_id);
+}
+
+/*
+ * Stop a run: record why (the state it will end in), signal its group.
+ * SIGTERM starts the grace period after which agent_check_runs sends
+ * SIGKILL.  A run that has not started yet ends at once.
+ */
+void agent_kill(struct agent *a, struct agent_run *r, enum run_state state, const char *why,
+		int sig)
+{
+	if (r->w.phase == WRUN_ACCEPTED) {
+		end_run(a, r, state, -1, 0, why);
+		return;
+	}
+	if (r->w.phase != WRUN_RUNNING || !r->has_proc)
+		return;
+	if (!r->kill_state) {
+		r->kill_state = state;
+		snprintf(r->kill_reason, sizeof(r->kill_reason), "%s", why);
+		log_info("run %llu of %s: %s; sending %s to its process group",
+			 (unsigned long long)r->w.run_id, r->w.task, why, strsignal(sig));
+	}
+	if (sig == SIGTERM && r->term_sent)
+		return;
+	if (sig == SIGTERM)
+		r->term_sent = clock_mono_ms();
+	exec_kill_group(r->proc.pid, sig);
+}
+
+static void finish_exited(struct agent *a, struct agent_run *r)
+{
+	/* Leftovers of the group must not outlive the run. */
+	if (exec_group_alive(r->proc.pid))
+		exec_kill_group(r->proc.pid, SIGKILL);
+	if (r->proc.out_fd >= 0) {
+		exec_pump(&r->proc);
+		loop_del_fd(a->loop, r->proc.out_fd);
+	}
+	int st = r->wait_status, code = -1, sig = 0;
+	if (WIFEXITED(st))
+		code = WEXITSTATUS(st);
+	else if (WIFSIGNALED(st))
+		sig = WTERMSIG(st);
+	enum run_state state = r->kill_state ? r->kill_state
+			       : (code == 0)  ? RUN_SUCCEEDED
+					      : RUN_FAILED;
+	end_run(a, r, state, code, sig, r->kill_state ? r->kill_reason : NULL);
+	exec_close(&r->proc);
+	r->has_proc = false;
+}
+
+void agent_reap(struct agent *a)
+{
+	pid_t pid;
+	int status;
+	while (exec_reap(&pid, &status) == 0) {
+		for (size_t i = 0; i < a->nruns; i++) {
+			struct agent_run *r = &a->runs[i];
+			if (r->has_proc && r->proc.pid == pid && !r->exited) {
+				r->exited = true;
+				r->wait_status = status;
+				finish_exited(a, r);
+				break;
+			}
+		}
+	}
+}
+
+/* Timeouts, kill grace periods and leases; called from the tick. */
+void agent_check_runs(struct agent *a)
+{
+	int64_t now = clock_mono_ms();
+	for (size_t i = 0; i < a->nruns; i++) {
+		struct agent_run *r = &a->runs[i];
+		if (r->w.phase != WRUN_RUNNING || !r->has_proc)
+			continue;
+		if (r->term_sent && now - r->term_sent >= a->opt.kill_grace_ms) {
+			exec_kill_group(r->proc.pid, SIGKILL);
+			r->term_sent = now; /* repeat every grace period until reaped */
+		}
+		if (r->w.timeout_ms > 0 && now - r->started_mono >= r->w.timeout_ms && !r->kill_state) {
+			char why[100];
+			snprintf(why, sizeof(why), "timeout of %lld ms reached",
+				 (long long)r->w.timeout_ms);
+			agent_kill(a, r, RUN_TIMED_OUT, why, SIGTERM);
+		}
+		if (now > r->lease_until && r->kill_state != RUN_FAILED) {
+			/* Self-fencing: no grace, the lease is a safety wall. */
+			r->kill_state = 0;
+			agent_kill(a, r, RUN_FAILED,
+				   "self-fenced: lease expired without renewal from the scheduler",
+				   SIGKILL);
+		}
+	}
+}
+
+/* Find processes started for run_id on this node by their environment
+ * (used when workerd died between fork and recording the pid). */
+static int kill_by_env(struct agent *a, uint64_t run_id)
+{
+	char want_run[64], want_node[128];
+	snprintf(want_run, sizeof(want_run), "SCHED_RUN_ID=%llu", (unsigned long long)run_id);
+	snprintf(want_node, sizeof(want_node), "SCHED_NODE=%s", a->opt.name);
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	int killed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char path[64], env[16384];
+		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, env, sizeof(env) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		bool run = false, node = false;
+		for (ssize_t off = 0; off < n; off += (ssize_t)strlen(env + off) + 1) {
+			env[n] = '\0';
+			run |= strcmp(env + off, want_run) == 0;
+			node |= strcmp(env + off, want_node) == 0;
+		}
+		if (run && node) {
+			kill((pid_t)pid, SIGKILL);
+			killed++;
+		}
+	}
+	closedir(d);
+	return killed;
+}
+
+static int reconcile_one(void *arg, const struct wrun *w)
+{
+	struct agent *a = arg;
+	struct agent_run *r = agent_run_add(a, w);
+	if (w->phase == WRUN_ENDED) {
+		agent_send_ended(a, r);
+		return 0;
+	}
+	char why[WSTORE_ERROR_MAX + 1];
+	int sig = 0;
+	if (w->phase == WRUN_ACCEPTED) {
+		int n = kill_by_env(a, w->run_id);
+		snprintf(why, sizeof(why),
+			 "workerd restarted between accepting and recording the start; %s",
+			 n ? "its processes were killed" : "whether the command ran is unknown");
+	} else if (w->pid > 0 && exec_same_process(w->pid, w->proc_start)) {
+		exec_kill_group(w->pid, SIGKILL);
+		for (int i = 0; i < 100 && exec_same_process(w->pid, w->proc_start); i++)
+			usleep(10000);
+		sig = SIGKILL;
+		snprintf(why, sizeof(why), "killed: workerd restarted while the task ran");
+	} else {
+		snprintf(why, sizeof(why),
+			 "exit status unknown: the task ended while workerd was not running");
+	}
+	if (w->pid > 0 && exec_group_alive(w->pid) && w->phase == WRUN_RUNNING &&
+	    exec_same_process(w->pid, w->proc_start))
+		exec_kill_group(w->pid, SIGKILL);
+	log_warnx("run %llu of %s: %s", (unsigned long long)w->run_id, w->task, why);
+	end_run(a, r, RUN_FAILED, -1, sig, why);
+	return 0;
+}
+
+/* At start: end and report every run a previous life left unfinished. */
+int agent_reconcile(struct agent *a) { return wstore_list_live(a->ws, reconcile_one, a); }

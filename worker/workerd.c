@@ -1,0 +1,257 @@
+/*
+ * workerd.c - the worker daemon: configuration, start-up, signals, loop.
+ * See agent.h for how the work is split.
+ *
+ * Start-up: open the database, reconcile runs a previous life left behind
+ * (runs.c: they are ended and reported, never silently dropped), bind the
+ * socket, say HELLO.  SIGTERM/SIGINT: refuse new dispatches, stop running
+ * tasks (SIGTERM, kill grace, SIGKILL), report their ends, and exit once
+ * the scheduler acknowledged them or the deadline passed (an unreported
+ * end is still in the database and is reported by the next start).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "clock.h"
+#include "labels.h"
+#include "log.h"
+
+static const struct cli_flag workerd_flags[] = {
+	{"--name", "worker", "name", "worker (node) name, unique in the cluster"},
+	{"--listen", "worker", "listen", "UDP address to listen on, ADDR:PORT"},
+	{"--scheduler", "cluster", "scheduler", "scheduler address, ADDR:PORT"},
+	{"--db", "worker", "db", "SQLite database path"},
+	{"--key-file", "cluster", "key_file", "cluster keyring file"},
+	{"--slots", "worker", "slots", "runs this worker takes at once"},
+	{"--labels", "worker", "labels", "labels carried, k=v,..."},
+	{"--log-dir", "worker", "log_dir", "directory for per-run output logs"},
+	{"--log-level", "worker", "log_level", "error, warn, info or debug"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const char *const workerd_schema[] = {
+	"cluster.key_file", "cluster.scheduler", "cluster.scheduler_name",
+	"cluster.max_clock_skew", "worker.name", "worker.listen", "worker.db", "worker.slots",
+	"worker.labels", "worker.log_dir", "worker.log_cap", "worker.kill_grace",
+	"worker.log_level",
+	/* scheduler keys may live in a shared cluster file */
+	"scheduler.name", "scheduler.listen", "scheduler.db", "scheduler.tasks_dir",
+	"scheduler.lease", "scheduler.heartbeat", "scheduler.node_timeout",
+	"scheduler.catch_up_grace", "scheduler.log_level", NULL,
+};
+
+static bool opt_check, opt_help;
+static const struct cli_switch workerd_switches[] = {
+	{"-n", &opt_check, "check the configuration, then exit"},
+	{"-h", &opt_help, "this help"},
+	{"--help", &opt_help, "this help"},
+	{NULL, NULL, NULL},
+};
+
+static int parse_addr(const struct config *cfg, const char *sec, const char *key,
+		      const char *def, struct net_addr *out, char *err, size_t len)
+{
+	const char *origin;
+	const char *v = config_get(cfg, sec, key, &origin);
+	if (!v) {
+		if (!def) {
+			snprintf(err, len, "%s.%s is required (or its flag)", sec, key);
+			return -EINVAL;
+		}
+		v = def;
+	}
+	char why[160];
+	if (net_addr_parse(v, out, why, sizeof(why)) < 0) {
+		snprintf(err, len, "%s: %s.%s: %s", origin, sec, key, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_options(const struct config *cfg, struct agent_opts *o, char *err, size_t len)
+{
+	if (config_check(cfg, workerd_schema, err, len) < 0)
+		return -EINVAL;
+	o->name = config_str(cfg, "worker", "name", NULL);
+	if (!o->name || !o->name[0] || strlen(o->name) > WIRE_NAME_MAX) {
+		snprintf(err, len, "worker.name is required (1..%d bytes; --name)", WIRE_NAME_MAX);
+		return -EINVAL;
+	}
+	o->scheduler_name = config_str(cfg, "cluster", "scheduler_name",
+				       config_str(cfg, "scheduler", "name", "schedd"));
+	o->db_path = config_str(cfg, "worker", "db", "workerd.db");
+	o->log_dir = config_str(cfg, "worker", "log_dir", "logs");
+	long slots;
+	const char *origin;
+	const char *labels = config_get(cfg, "worker", "labels", &origin);
+	char why[160];
+	if (labels && labels_normalize(labels, o->labels, sizeof(o->labels), why, sizeof(why)) < 0) {
+		snprintf(err, len, "%s: worker.labels: %s", origin, why);
+		return -EINVAL;
+	}
+	if (parse_addr(cfg, "worker", "listen", "127.0.0.1:0", &o->listen, err, len) < 0 ||
+	    parse_addr(cfg, "cluster", "scheduler", "127.0.0.1:7000", &o->scheduler, err, len) < 0 ||
+	    config_int(cfg, "worker", "slots", 4, 1, WIRE_RUNS_MAX, &slots, err, len) < 0 ||
+	    config_size(cfg, "worker", "log_cap", 1 << 20, &o->log_cap, err, len) < 0 ||
+	    config_duration_ms(cfg, "worker", "kill_grace", 10000, &o->kill_grace_ms, err, len) < 0 ||
+	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
+			       len) < 0)
+		return -EINVAL;
+	o->slots = (int)slots;
+	return 0;
+}
+
+static void on_datagrams(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	struct agent *a = arg;
+	struct net_msg *nm = malloc(sizeof(*nm));
+	if (!nm)
+		return;
+	for (int budget = 256; budget > 0; budget--) {
+		int rc = net_recv(a->net, nm);
+		if (rc == -EAGAIN)
+			break;
+		if (rc == 0)
+			agent_on_message(a, nm);
+	}
+	free(nm);
+}
+
+static int64_t on_tick(struct loop *l, void *arg)
+{
+	struct agent *a = arg;
+	agent_tick(a);
+	if (a->stopping && ((a->nruns == 0) || clock_mono_ms() > a->stop_deadline)) {
+		if (a->nruns)
+			log_warnx("stopping with %zu run(s) not yet acknowledged; they are reported "
+				  "at the next start", a->nruns);
+		loop_stop(l);
+	}
+	return 100;
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	(void)l;
+	struct agent *a = arg;
+	if (signo == SIGCHLD) {
+		agent_reap(a);
+		return;
+	}
+	if (a->stopping)
+		return;
+	log_info("%s: refusing new runs, stopping %d running task(s)", strsignal(signo),
+		 agent_live_runs(a));
+	a->stopping = true;
+	a->stop_deadline = clock_mono_ms() + a->opt.kill_grace_ms + 5000;
+	for (size_t i = 0; i < a->nruns; i++)
+		agent_kill(a, &a->runs[i], RUN_FAILED, "workerd stopped", SIGTERM);
+}
+
+static void agent_free(struct agent *a)
+{
+	while (a->nruns)
+		agent_run_remove(a, a->runs[0].w.run_id);
+	free(a->runs);
+	outbox_free(a->outbox);
+	net_close(a->net);
+	loop_free(a->loop);
+	wstore_close(a->ws);
+	auth_keyring_wipe(&a->keys);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	config_init(&cfg);
+	const char *cfg_path;
+	char err[1024];
+	log_init("workerd", LOG_LVL_INFO);
+	int first = cli_parse(argc, argv, workerd_flags, workerd_switches, &cfg, &cfg_path, err,
+			      sizeof(err));
+	if (opt_help) {
+		cli_usage("workerd", "[-n] [-c FILE] [options]", workerd_flags, workerd_switches);
+		config_free(&cfg);
+		return 0;
+	}
+	static struct agent a;
+	if (first < 0 || first < argc || load_options(&cfg, &a.opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "workerd: %s\n", first < 0 || first == argc ? err
+								 : "unexpected argument");
+		config_free(&cfg);
+		return 2;
+	}
+	enum log_level lvl;
+	const char *lv = config_str(&cfg, "worker", "log_level", "info");
+	if (log_parse_level(lv, &lvl) < 0) {
+		fprintf(stderr, "workerd: worker.log_level: '%s' is not error|warn|info|debug\n", lv);
+		config_free(&cfg);
+		return 2;
+	}
+	log_set_level(lvl);
+	log_init(a.opt.name, lvl);
+	if (opt_check) {
+		printf("workerd %s: configuration OK\n", a.opt.name);
+		config_free(&cfg);
+		return 0;
+	}
+	if (auth_init() < 0)
+		fatalx("libsodium initialisation failed");
+	const char *key_file = config_str(&cfg, "cluster", "key_file", "sched.keys");
+	if (auth_keyring_load(key_file, &a.keys, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	/* Orphaned grandchildren of tasks are reparented to us and reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	a.heartbeat_ms = 1000;
+	a.lease_ms = 15000;
+	a.incarnation = (uint64_t)clock_wall_ms();
+	a.sched_sender = auth_sender_id(a.opt.scheduler_name);
+	if (wstore_open(a.opt.db_path, &a.ws, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	struct net_config nc = {
+		.listen = &a.opt.listen,
+		.keys = &a.keys,
+		.sender_id = auth_sender_id(a.opt.name),
+		.incarnation = a.incarnation,
+		.max_skew_ms = a.opt.max_skew_ms,
+		.replay_senders = 64,
+	};
+	if (net_open(&nc, &a.net, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	if (loop_new(&a.loop) < 0 || outbox_new(a.net, NULL, &a.outbox) < 0)
+		fatalx("out of memory");
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe is an error return, not a death */
+	if (loop_watch_signals(a.loop, &set, on_signal, &a) < 0)
+		fatal("signals");
+	if (agent_reconcile(&a) < 0)
+		fatalx("cannot read runs from %s", a.opt.db_path);
+	if (loop_add_fd(a.loop, net_fd(a.net), EPOLLIN, on_datagrams, &a) < 0 ||
+	    loop_add_timer(a.loop, 0, on_tick, &a, NULL) < 0)
+		fatal("event loop");
+	char addr[NET_ADDR_STRLEN], saddr[NET_ADDR_STRLEN];
+	struct net_addr local;
+	net_local_addr(a.net, &local);
+	net_addr_format(&local, addr, sizeof(addr));
+	net_addr_format(&a.opt.scheduler, saddr, sizeof(saddr));
+	log_info("worker %s listening on %s, %d slot(s), labels '%s', scheduler %s at %s",
+		 a.opt.name, addr, a.opt.slots, a.opt.labels, a.opt.scheduler_name, saddr);
+	int rc = loop_run(a.loop);
+	agent_free(&a);
+	config_free(&cfg);
+	return rc < 0 ? 1 : 0;
+}
