@@ -179,15 +179,9 @@ static void on_heartbeat(struct sched *s, struct sched_worker *w, const struct n
 				  (unsigned long long)hb->runs[i].run_id,
 				  (unsigned long long)hb->runs[i].token);
 	}
+	/* A worker that has not said HELLO to this incarnation sees our new
+	 * incarnation in this LEASE and re-announces itself. */
 	send_to(s, &nm->from, &m);
-	/* A worker that lost track of us (we restarted) re-announces itself. */
-	if (!w->hello) {
-		struct wire_msg wm = {.type = WIRE_WELCOME};
-		wm.u.welcome.sched_incarnation = s->incarnation;
-		wm.u.welcome.heartbeat_ms = (uint32_t)s->opt.heartbeat_ms;
-		wm.u.welcome.lease_ms = (uint32_t)s->opt.lease_ms;
-		send_to(s, &nm->from, &wm);
-	}
 }
 
 /* The run a report refers to, if it is this worker's with this token. */

@@ -231,6 +231,7 @@ static void on_welcome(struct agent *a, const struct net_msg *nm)
 	if (a->welcomed && a->sched_incarnation == w->sched_incarnation)
 		return;
 	a->welcomed = true;
+	a->last_lease = clock_mono_ms();
 	a->sched_incarnation = w->sched_incarnation;
 	if (w->heartbeat_ms)
 		a->heartbeat_ms = w->heartbeat_ms;
@@ -251,6 +252,7 @@ static void on_lease(struct agent *a, const struct net_msg *nm)
 			sent = a->hb_ring[i].sent;
 	if (!sent)
 		return; /* too old to know when it was sent: ignore */
+	a->last_lease = clock_mono_ms();
 	for (uint32_t i = 0; i < l->nruns; i++) {
 		struct agent_run *r = agent_run_find(a, l->runs[i].run_id);
 		if (!r || r->w.token != l->runs[i].token || r->w.phase == WRUN_ENDED)
@@ -305,6 +307,13 @@ void agent_on_message(struct agent *a, const struct net_msg *nm)
 void agent_tick(struct agent *a)
 {
 	int64_t now = clock_mono_ms();
+	/* No answer to three heartbeats: the scheduler may have restarted
+	 * without knowing us (e.g. a new database); announce ourselves again. */
+	if (a->welcomed && now - a->last_lease > 3 * a->heartbeat_ms + 1000) {
+		a->welcomed = false;
+		log_info("no lease answer from the scheduler for %lld ms; saying HELLO again",
+			 (long long)(now - a->last_lease));
+	}
 	if (!a->welcomed && now - a->last_hello >= 1000)
 		send_hello(a);
 	if (a->welcomed && now - a->last_hb >= a->heartbeat_ms)

@@ -65,6 +65,7 @@ struct agent {
 	uint64_t sched_incarnation;  /* from WELCOME */
 	bool welcomed;
 	int64_t last_hello, last_hb, last_purge;
+	int64_t last_lease;          /* monotonic ms of the last LEASE answer */
 	int64_t heartbeat_ms, lease_ms;
 	struct {
 		uint64_t seq;

@@ -13,14 +13,39 @@ PIDS=""
 BASE_PORT=$((20000 + ($$ % 2000) * 20))
 SCHED_ADDR=127.0.0.1:$BASE_PORT
 
+# Sanitizer reports in any daemon log fail the test (make sanitize).
+sanitizer_check() {
+	if grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log 2>/dev/null; then
+		grep -h -A 30 -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log >&2
+		return 1
+	fi
+	return 0
+}
+
 cleanup() {
-	for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+	rc=$?
+	# SIGTERM first so that daemons exit through their cleanup (and a
+	# sanitizer build reports leaks), then SIGKILL whatever is left.
+	# Workers first, while the scheduler can still acknowledge their reports.
+	for p in $PIDS; do kill -CONT "$p" 2>/dev/null; done
+	for p in $PIDS; do [ "$p" = "${SCHEDD_PID:-}" ] || kill -TERM "$p" 2>/dev/null; done
+	for p in $PIDS; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	done
+	kill -TERM "${SCHEDD_PID:-0}" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "${SCHEDD_PID:-0}" 2>/dev/null || break; sleep 0.1; done
+	for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done
+	if ! sanitizer_check; then
+		echo "FAIL: sanitizer report in a daemon log" >&2
+		rc=1
+	fi
 	# Task processes run in their own process groups; end them too.
 	pkill -KILL -f "$T/" 2>/dev/null
 	for p in $PIDS; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	done
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
