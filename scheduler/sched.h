@@ -103,8 +103,7 @@ struct sched {
 };
 
 /* sched_tasks.c */
-int sched_tasks_apply(struct sched *s, const struct task_set *ts, bool at_start, char *err,
-		      size_t errlen);
+int sched_tasks_apply(struct sched *s, const struct task_set *ts, char *err, size_t errlen);
 int sched_reload(struct sched *s, char *msg, size_t msglen);
 void sched_fire_due(struct sched *s);
 struct sched_task *sched_task_find(struct sched *s, const char *name);

@@ -211,9 +211,15 @@ static void skip_missed(struct sched *s, struct sched_task *t, int64_t upto, int
 	t->cursor = upto;
 }
 
-/* Handle fire times that are older than the grace period. */
-static void catch_up(struct sched *s, struct sched_task *t, int64_t limit)
+/*
+ * The task's next fire time is older than the grace period.  none: skip
+ * every fire time up to now - grace (later ones are on time);  latest: the
+ * newest fire time up to now runs, all older ones are skipped;  all: the
+ * oldest runs, when the task has no unfinished run.
+ */
+static void catch_up(struct sched *s, struct sched_task *t, int64_t now, int64_t grace)
 {
+	int64_t limit = t->def.catch_up == CATCH_UP_LATEST ? now : now - grace;
 	int64_t first, last;
 	int64_t n = count_missed(t, limit, &last, &first);
 	if (n == 0)
@@ -251,15 +257,28 @@ static void catch_up(struct sched *s, struct sched_task *t, int64_t limit)
 	}
 }
 
+/* Look at t again at `when` (Unix s) without moving its cursor: it waits
+ * (catch_up=all behind an unfinished run) or its fire failed to record. */
+static void defer(struct sched *s, struct sched_task *t, int64_t when)
+{
+	t->heap_gen++;
+	struct due_ref *ref = malloc(sizeof(*ref));
+	if (!ref)
+		fatalx("out of memory");
+	ref->index = (size_t)(t - s->tasks);
+	ref->gen = t->heap_gen;
+	if (heap_push(&s->due, when, ref) < 0)
+		fatalx("out of memory");
+}
+
 void sched_fire_due(struct sched *s)
 {
 	int64_t now = clock_wall_ms() / 1000;
 	int64_t grace = s->opt.catch_up_grace_ms / 1000;
 	struct heap_item it;
 	const struct heap_item *top;
-	/* Tasks waiting with catch_up=all are re-armed after this pass. */
-	struct sched_task *retry[64];
-	size_t nretry = 0;
+	/* Deferred entries are keyed now + 1, so this loop never sees them
+	 * again in the same pass. */
 	while ((top = heap_peek(&s->due)) && top->key <= now) {
 		heap_pop(&s->due, &it);
 		struct due_ref *ref = it.data;
@@ -270,9 +289,9 @@ void sched_fire_due(struct sched *s)
 			continue;
 		if (now - t->next_fire > grace) {
 			int64_t before = t->cursor;
-			catch_up(s, t, now - grace);
-			if (t->cursor == before && nretry < 64) {
-				retry[nretry++] = t; /* waiting (catch_up=all) */
+			catch_up(s, t, now, grace);
+			if (t->cursor == before) {
+				defer(s, t, now + 1);
 				continue;
 			}
 		} else {
@@ -281,50 +300,57 @@ void sched_fire_due(struct sched *s)
 			if (sched_run_create(s, t, REASON_SCHEDULE, f, 1, true, f, 0, &out) < 0) {
 				log_warnx("task %s: could not record fire time %lld; retrying",
 					  t->def.name, (long long)f);
-				if (nretry < 64)
-					retry[nretry++] = t;
+				defer(s, t, now + 1);
 				continue;
 			}
 		}
 		sched_task_rearm(s, t);
 	}
-	/* Re-check waiting tasks a second later instead of spinning. */
-	for (size_t i = 0; i < nretry; i++) {
-		struct sched_task *t = retry[i];
-		t->heap_gen++;
-		struct due_ref *ref = malloc(sizeof(*ref));
-		if (!ref)
-			fatalx("out of memory");
-		ref->index = (size_t)(t - s->tasks);
-		ref->gen = t->heap_gen;
-		if (heap_push(&s->due, now + 1, ref) < 0)
-			fatalx("out of memory");
-	}
 }
 
-static bool same_schedule(const struct task_def *a, const struct task_def *b)
+/* Tasks of ts whose schedule or time zone differs from what the store
+ * has: fire times after their cursor belong to the old expression. */
+struct changed_ctx {
+	const struct task_set *ts;
+	bool *changed;  /* indexed like ts->tasks */
+};
+
+static int mark_changed(void *arg, const struct store_task_row *row)
 {
-	return strcmp(a->schedule, b->schedule) == 0 && strcmp(a->cron.tz, b->cron.tz) == 0;
+	struct changed_ctx *c = arg;
+	const struct task_def *d = task_set_find(c->ts, row->name);
+	if (d && !row->removed &&
+	    (strcmp(d->schedule, row->schedule) != 0 || strcmp(d->cron.tz, row->timezone) != 0))
+		c->changed[d - c->ts->tasks] = true;
+	return 0;
 }
 
 /*
  * Make ts the live definitions: sync the store (one transaction), then
  * rebuild the in-memory table and the due heap from the stored state.
- * At start, fire times missed while down are left for the catch-up rule;
- * on reload, a task whose schedule changed starts counting from now (the
- * old expression's times after the cursor never existed under the new one).
+ * Fire times missed while down are left for the catch-up rule; but a task
+ * whose schedule changed (on reload, or while the scheduler was down)
+ * counts from now: the old expression's times never existed under the new.
  */
-int sched_tasks_apply(struct sched *s, const struct task_set *ts, bool at_start, char *err,
-		      size_t errlen)
+int sched_tasks_apply(struct sched *s, const struct task_set *ts, char *err, size_t errlen)
 {
 	int64_t now_ms = clock_wall_ms();
-	struct store_sync_result res;
-	int rc = store_sync_tasks(s->store, ts, now_ms / 1000, &res, err, errlen);
-	if (rc < 0)
-		return rc;
+	struct changed_ctx cc = {ts, calloc(ts->n ? ts->n : 1, sizeof(bool))};
 	struct sched_task *nt = calloc(ts->n ? ts->n : 1, sizeof(*nt));
-	if (!nt)
+	if (!cc.changed || !nt) {
+		free(cc.changed);
+		free(nt);
 		return -ENOMEM;
+	}
+	struct store_sync_result res;
+	int rc = store_tasks_list(s->store, true, mark_changed, &cc);
+	if (rc == 0)
+		rc = store_sync_tasks(s->store, ts, now_ms / 1000, &res, err, errlen);
+	if (rc < 0) {
+		free(cc.changed);
+		free(nt);
+		return rc;
+	}
 	for (size_t i = 0; i < ts->n; i++) {
 		struct sched_task *t = &nt[i];
 		t->def = ts->tasks[i];
@@ -335,12 +361,12 @@ int sched_tasks_apply(struct sched *s, const struct task_set *ts, bool at_start,
 		} else {
 			t->cursor = now_ms / 1000;
 		}
-		const struct sched_task *old = at_start ? NULL : sched_task_find(s, t->def.name);
-		if (old && !same_schedule(&old->def, &t->def)) {
+		if (cc.changed[i] && t->cursor < now_ms / 1000) {
 			t->cursor = now_ms / 1000;
 			store_task_set_cursor(s->store, t->def.name, t->cursor);
 		}
 	}
+	free(cc.changed);
 	sched_tasks_free(s);
 	heap_init(&s->due);
 	s->tasks = nt;
@@ -358,6 +384,9 @@ int sched_reload(struct sched *s, char *msg, size_t msglen)
 	char *errors = NULL;
 	int rc = taskfile_load_dir(s->opt.tasks_dir, &ts, &errors);
 	if (rc < 0) {
+		/* one error per line; no trailing newline in status and replies */
+		for (size_t n = errors ? strlen(errors) : 0; n > 0 && errors[n - 1] == '\n'; n--)
+			errors[n - 1] = '\0';
 		s->reload_failures++;
 		snprintf(s->last_reload_error, sizeof(s->last_reload_error), "%s",
 			 errors ? errors : strerror(-rc));
@@ -371,7 +400,7 @@ int sched_reload(struct sched *s, char *msg, size_t msglen)
 		return -EINVAL;
 	}
 	char err[256] = "";
-	rc = sched_tasks_apply(s, &ts, false, err, sizeof(err));
+	rc = sched_tasks_apply(s, &ts, err, sizeof(err));
 	task_set_free(&ts);
 	if (rc < 0) {
 		s->reload_failures++;

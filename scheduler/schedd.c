@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	if (sched_runs_load(&s) < 0 || sched_workers_load(&s) < 0)
 		fatalx("cannot read unfinished runs and nodes from %s", s.opt.db_path);
 	heap_init(&s.due);
-	if (sched_tasks_apply(&s, &ts, true, err, sizeof(err)) < 0)
+	if (sched_tasks_apply(&s, &ts, err, sizeof(err)) < 0)
 		fatalx("cannot record the tasks: %s", err);
 	task_set_free(&ts);
 	sched_retry_recover(&s);
