@@ -36,7 +36,7 @@ int cli_parse(int argc, char **argv, const struct cli_flag *flags,
 	*config_path = NULL;
 	/* First pass: the config file, so that flags override it whatever
 	 * their order on the command line. */
-	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
 		if (strcmp(argv[i], "-c") == 0) {

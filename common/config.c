@@ -201,7 +201,7 @@ int config_size(const struct config *c, const char *section, const char *key, in
 	char *end;
 	errno = 0;
 	long long x = strtoll(v, &end, 10);
-	if (*v != '\0' && !errno && x >= 0) {
+	if (end != v && !errno && x >= 0 && *v >= '0' && *v <= '9') {
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strcmp(end, units[i].suffix) == 0 && x <= INT64_MAX / units[i].mult) {
 				*out = x * units[i].mult;

@@ -46,6 +46,8 @@ int net_addr_parse(const char *s, struct net_addr *out, char *err, size_t errlen
 		const char *colon = strrchr(s, ':');
 		if (!colon || (size_t)(colon - s) >= sizeof(host) || colon == s)
 			goto bad;
+		if (memchr(s, ':', (size_t)(colon - s)))
+			goto bad; /* an IPv6 address needs brackets: [::1]:7000 */
 		memcpy(host, s, (size_t)(colon - s));
 		host[colon - s] = '\0';
 		port = colon + 1;
@@ -53,7 +55,7 @@ int net_addr_parse(const char *s, struct net_addr *out, char *err, size_t errlen
 	char *end;
 	errno = 0;
 	long p = strtol(port, &end, 10);
-	if (*port == '\0' || *end != '\0' || errno || p < 0 || p > 65535) {
+	if (*port < '0' || *port > '9' || *end != '\0' || errno || p < 0 || p > 65535) {
 		snprintf(err, errlen, "'%s': bad port", s);
 		return -EINVAL;
 	}
