@@ -254,8 +254,10 @@ static int cmd_run(struct sched *s, const struct ctl_args *a, struct strbuf *out
 				  ? "true"
 				  : "false");
 	} else {
-		strbuf_printf(out, "run %llu of %s created (token %llu)\n",
-			      (unsigned long long)cr.run_id, t->def.name, (unsigned long long)cr.token);
+		strbuf_printf(out, "run %llu of %s created (token %llu)%s\n",
+			      (unsigned long long)cr.run_id, t->def.name, (unsigned long long)cr.token,
+			      t->paused ? "; the task is paused: the run waits until `schedctl resume`"
+					: "");
 	}
 	return 0;
 }

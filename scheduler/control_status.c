@@ -30,6 +30,10 @@ static const char *run_note(const struct sched *s, const struct sched_run *r)
 			return "task removed from the schedule files; cancel it or restore the task";
 		if (t->paused)
 			return "task paused";
+		for (size_t i = 0; i < s->nruns; i++)
+			if (&s->runs[i] != r && s->runs[i].state != RUN_PENDING &&
+			    strcmp(s->runs[i].task, r->task) == 0)
+				return "queued: starts when the task's unfinished run ends (overlap = queue)";
 		return "waiting for a worker with a free slot and the task's labels";
 	}
 	for (size_t i = 0; i < s->nworkers; i++) {

@@ -139,6 +139,14 @@ static struct sched_worker *pick_worker(struct sched *s, const struct sched_task
 	return best;
 }
 
+static bool task_has_active(const struct sched *s, const char *task)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		if (run_state_active(s->runs[i].state) && strcmp(s->runs[i].task, task) == 0)
+			return true;
+	return false;
+}
+
 static int by_priority(const void *a, const void *b, void *arg)
 {
 	struct sched *s = arg;
@@ -165,6 +173,8 @@ void sched_dispatch_pending(struct sched *s)
 		struct sched_task *t = sched_task_find(s, r->task);
 		if (!t || t->paused)
 			continue; /* removed or paused: it waits (operators can cancel it) */
+		if (task_has_active(s, r->task))
+			continue; /* queued behind the task's active run (overlap = queue) */
 		struct sched_run **nr = realloc(ready, (nready + 1) * sizeof(*nr));
 		if (!nr)
 			break;
