@@ -36,6 +36,7 @@
 
 #include "ini.h"
 #include "labels.h"
+#include "taskfile_int.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define WHY_MAX 512
@@ -61,45 +62,7 @@ const char *task_catch_up_name(enum task_catch_up c)
 	return "?";
 }
 
-/* ---- loader state ---------------------------------------------------- */
-
-enum key_id { K_COMMAND, K_SCHEDULE, K_TIMEZONE, K_TIMEOUT, K_OVERLAP,
-	      K_CATCH_UP, K_RETRIES, K_RETRY_BACKOFF, K_PRIORITY, K_LABELS,
-	      K_AFTER, K_DEBOUNCE, NKEYS };
-
-struct err_entry {
-	size_t file; /* index in loader.paths */
-	int line;    /* 0: about the whole file */
-	size_t seq;  /* keeps the order of errors found on one line */
-	char *text;  /* "FILE:LINE: KEY: message" */
-};
-
-/* A task as parsed, with what the set-wide checks need. */
-struct loaded {
-	struct task_def def;
-	size_t file, seq; /* seq: load order; the first definition wins */
-	int after_line;
-};
-
-enum mode { MODE_NONE /* before any header */, MODE_TASK, MODE_SKIP /* bad header */ };
-
-struct loader {
-	char **paths; /* files in load order, as opened */
-	size_t npaths;
-	struct loaded *tasks;
-	size_t ntasks, taskcap;
-	struct err_entry *errs;
-	size_t nerrs, errcap;
-	int io_error; /* first negative errno of a read, or 0 */
-	bool oom;
-
-	/* The file and section being parsed. */
-	size_t file;
-	int line_base; /* lines before the text given to the INI reader */
-	enum mode mode;
-	struct task_def cur;
-	int key_line[NKEYS]; /* 0: not seen yet */
-};
+/* Loader state: see taskfile_int.h. */
 
 /* The array v of *cap elements with room for element n: v itself, a
  * larger copy (and *cap updated), or NULL when out of memory. */
@@ -114,13 +77,10 @@ static void *grow(void *v, size_t *cap, size_t n, size_t size)
 	return nv;
 }
 
-static void add_error(struct loader *ld, size_t file, int line, const char *key,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
 /* Record "PATH:LINE: KEY: message" (":LINE" and "KEY: " left out when
  * 0/NULL).  Out of memory is remembered in ld->oom. */
-static void add_error(struct loader *ld, size_t file, int line, const char *key,
-		      const char *fmt, ...)
+void taskfile__add_error(struct loader *ld, size_t file, int line, const char *key,
+			 const char *fmt, ...)
 {
 	char where[16] = "", *msg, *text;
 	va_list ap;
@@ -170,7 +130,7 @@ static bool task_name_valid(const char *s, size_t n)
 
 /* The name at p in a normalized list "a,b" into name; returns where the
  * next one starts (at the NUL after the last). */
-static const char *next_name(const char *p, char name[static TASK_NAME_MAX + 1])
+const char *taskfile__next_name(const char *p, char name[static TASK_NAME_MAX + 1])
 {
 	size_t n = strcspn(p, ",");
 	snprintf(name, TASK_NAME_MAX + 1, "%.*s", (int)n, p);
@@ -317,7 +277,7 @@ static int parse_after(struct loader *ld, const struct key_spec *k,
 		if (strncmp(ld->cur.name, s, (size_t)n) == 0 && ld->cur.name[n] == '\0')
 			return reject(why, "task '%s' cannot run after itself", ld->cur.name);
 		for (const char *q = out; *q;) {
-			q = next_name(q, name);
+			q = taskfile__next_name(q, name);
 			if (strncmp(name, s, (size_t)n) == 0 && name[n] == '\0')
 				return reject(why, "'%s' listed twice", name);
 		}
@@ -382,16 +342,16 @@ static void finish_section(struct loader *ld)
 	ld->mode = MODE_SKIP;
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].required && !ld->key_line[i])
-			add_error(ld, ld->file, d->line, keys[i].name, "missing required key");
+			taskfile__add_error(ld, ld->file, d->line, keys[i].name, "missing required key");
 	/* A bad zone is blamed on the timezone line, not on the schedule. */
 	if (d->cron.tz[0]) {
 		if (cron_parse("@daily", d->cron.tz, &probe, why, sizeof(why)) < 0)
-			add_error(ld, ld->file, ld->key_line[K_TIMEZONE], "timezone", "%s", why);
+			taskfile__add_error(ld, ld->file, ld->key_line[K_TIMEZONE], "timezone", "%s", why);
 		else
 			memcpy(tz, d->cron.tz, sizeof(tz));
 	}
 	if (d->schedule[0] && cron_parse(d->schedule, tz, &d->cron, why, sizeof(why)) < 0)
-		add_error(ld, ld->file, ld->key_line[K_SCHEDULE], "schedule",
+		taskfile__add_error(ld, ld->file, ld->key_line[K_SCHEDULE], "schedule",
 			  "bad schedule '%.64s': %s", d->schedule, why);
 
 	struct loaded *v = grow(ld->tasks, &ld->taskcap, ld->ntasks, sizeof(*v));
@@ -410,12 +370,12 @@ static void on_header(struct loader *ld, int line, const char *section)
 	finish_section(ld);
 	ld->mode = MODE_SKIP;
 	if (strncmp(section, "task", 4) != 0 || (section[4] != ' ' && section[4] != '\0'))
-		add_error(ld, ld->file, line, NULL,
+		taskfile__add_error(ld, ld->file, line, NULL,
 			  "unknown section '[%.64s]' (expected '[task NAME]')", section);
 	else if (section[4] == '\0')
-		add_error(ld, ld->file, line, NULL, "missing task name in '[task NAME]'");
+		taskfile__add_error(ld, ld->file, line, NULL, "missing task name in '[task NAME]'");
 	else if (!task_name_valid(section + 5, strlen(section + 5)))
-		add_error(ld, ld->file, line, NULL, "bad task name '%.64s' (%s)",
+		taskfile__add_error(ld, ld->file, line, NULL, "bad task name '%.64s' (%s)",
 			  section + 5, TASK_NAME_RULE);
 	else
 		start_section(ld, line, section + 5);
@@ -429,23 +389,23 @@ static void on_key(struct loader *ld, int line, const char *key, const char *val
 	if (ld->mode == MODE_SKIP)
 		return;
 	if (ld->mode == MODE_NONE) {
-		add_error(ld, ld->file, line, key, "key outside a '[task NAME]' section");
+		taskfile__add_error(ld, ld->file, line, key, "key outside a '[task NAME]' section");
 		return;
 	}
 	while (i < NKEYS && strcmp(keys[i].name, key) != 0)
 		i++;
 	if (i == NKEYS) {
-		add_error(ld, ld->file, line, key, "unknown key");
+		taskfile__add_error(ld, ld->file, line, key, "unknown key");
 		return;
 	}
 	if (ld->key_line[i]) {
-		add_error(ld, ld->file, line, key, "duplicate key (first set at line %d)",
+		taskfile__add_error(ld, ld->file, line, key, "duplicate key (first set at line %d)",
 			  ld->key_line[i]);
 		return;
 	}
 	ld->key_line[i] = line;
 	if (keys[i].parse(ld, &keys[i], value, why) < 0)
-		add_error(ld, ld->file, line, key, "%s", why);
+		taskfile__add_error(ld, ld->file, line, key, "%s", why);
 }
 
 static int on_ini(void *arg, int line, const char *section, const char *key,
@@ -479,7 +439,7 @@ static void parse_text(struct loader *ld, const char *text)
 	ld->line_base = 0;
 	while (ini_parse_string(p, on_ini, ld, why, sizeof(why), &eline) == -EINVAL &&
 	       !ld->oom) {
-		add_error(ld, ld->file, ld->line_base + eline, NULL, "%s", why);
+		taskfile__add_error(ld, ld->file, ld->line_base + eline, NULL, "%s", why);
 		const char *bad = p;
 		for (int i = 1; i < eline && bad; i++)
 			if ((bad = strchr(bad, '\n')))
@@ -508,169 +468,25 @@ static void load_file(struct loader *ld, size_t file)
 
 	ld->file = file;
 	if (strlen(path) > TASK_PATH_MAX) {
-		add_error(ld, file, 0, NULL, "path longer than %d bytes", TASK_PATH_MAX);
+		taskfile__add_error(ld, file, 0, NULL, "path longer than %d bytes", TASK_PATH_MAX);
 		return;
 	}
 	rc = ini_read_file(path, &text, &len);
 	if (rc == -ENOMEM) {
 		ld->oom = true;
 	} else if (rc < 0) {
-		add_error(ld, file, 0, NULL, "cannot read: %s", strerror(-rc));
+		taskfile__add_error(ld, file, 0, NULL, "cannot read: %s", strerror(-rc));
 		if (!ld->io_error)
 			ld->io_error = rc;
 	} else if (strlen(text) != len) {
 		int line = 1;
 		for (const char *p = text; *p; p++)
 			line += *p == '\n';
-		add_error(ld, file, line, NULL, "NUL byte (not a text file?)");
+		taskfile__add_error(ld, file, line, NULL, "NUL byte (not a text file?)");
 	} else {
 		parse_text(ld, text);
 	}
 	free(text);
-}
-
-/* ---- phase 2: the whole set ------------------------------------------ */
-
-static int cmp_loaded(const void *pa, const void *pb)
-{
-	const struct loaded *a = *(const struct loaded *const *)pa;
-	const struct loaded *b = *(const struct loaded *const *)pb;
-	int c = strcmp(a->def.name, b->def.name);
-	return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
-}
-
-static int cmp_name_loaded(const void *key, const void *elem)
-{
-	return strcmp(key, (*(const struct loaded *const *)elem)->def.name);
-}
-
-/* Index in uniq (sorted by name) of the task called name, or -1. */
-static long find_task(struct loaded **uniq, size_t n, const char *name)
-{
-	struct loaded **t = bsearch(name, uniq, n, sizeof(*uniq), cmp_name_loaded);
-	return t ? (long)(t - uniq) : -1;
-}
-
-/* Report a cycle: stack[from..top], then back to stack[from]. */
-static void report_cycle(struct loader *ld, struct loaded **uniq, const size_t *stack,
-			 size_t from, size_t top)
-{
-	size_t cap = (top - from + 2) * (TASK_NAME_MAX + 4) + 1, len = 0;
-	char *path = malloc(cap);
-
-	if (!path) {
-		ld->oom = true;
-		return;
-	}
-	for (size_t i = from; i <= top + 1; i++)
-		len += (size_t)snprintf(path + len, cap - len, "%s%s", i > from ? " -> " : "",
-					uniq[stack[i > top ? from : i]]->def.name);
-	const struct loaded *t = uniq[stack[from]];
-	add_error(ld, t->file, t->after_line, "after", "cycle %s", path);
-	free(path);
-}
-
-/*
- * Depth-first search over `after` edges, iterative so that a long chain
- * cannot overflow the C stack.  color: 0 new, 1 on the stack, 2 done;
- * next[u]: where u's `after` list resumes; depth[u]: u's stack slot.
- */
-static void check_cycles(struct loader *ld, struct loaded **uniq, size_t n)
-{
-	unsigned char *color = calloc(n + 1, 1);
-	const char **next = calloc(n + 1, sizeof(*next));
-	size_t *stack = calloc(n + 1, sizeof(*stack));
-	size_t *depth = calloc(n + 1, sizeof(*depth));
-	char name[TASK_NAME_MAX + 1];
-
-	if (!color || !next || !stack || !depth) {
-		ld->oom = true;
-		goto out;
-	}
-	for (size_t root = 0; root < n; root++) {
-		size_t top = 0;
-		if (color[root])
-			continue;
-		stack[0] = root;
-		color[root] = 1;
-		next[root] = uniq[root]->def.after;
-		while (color[root] != 2) {
-			size_t u = stack[top];
-			if (*next[u] == '\0') {
-				color[u] = 2;
-				top -= top > 0;
-				continue;
-			}
-			next[u] = next_name(next[u], name);
-			long v = find_task(uniq, n, name);
-			if (v < 0) /* reported by check_after() */
-				continue;
-			if (color[v] == 1) {
-				report_cycle(ld, uniq, stack, depth[v], top);
-			} else if (color[v] == 0) {
-				stack[++top] = (size_t)v;
-				depth[v] = top;
-				color[v] = 1;
-				next[v] = uniq[v]->def.after;
-			}
-		}
-	}
-out:
-	free(depth);
-	free(stack);
-	free(next);
-	free(color);
-}
-
-/*
- * Check the loaded tasks as a set (every definition's `after` must name a
- * task; a name is defined once; no cycle) and, when no error at all was
- * found, build *out.  Returns 0 or -ENOMEM.
- */
-static int check_and_build(struct loader *ld, struct task_set *out)
-{
-	struct loaded **all = calloc(ld->ntasks + 1, sizeof(*all));
-	char name[TASK_NAME_MAX + 1];
-	size_t n = 0;
-	int rc = 0;
-
-	if (!all)
-		return -ENOMEM;
-	for (size_t i = 0; i < ld->ntasks; i++)
-		all[i] = &ld->tasks[i];
-	qsort(all, ld->ntasks, sizeof(*all), cmp_loaded);
-	for (size_t i = 0; i < ld->ntasks; i++) {
-		const struct loaded *first = n ? all[n - 1] : NULL;
-		if (first && strcmp(first->def.name, all[i]->def.name) == 0)
-			add_error(ld, all[i]->file, all[i]->def.line, NULL,
-				  "duplicate task '%s' (first defined at %s:%d)",
-				  all[i]->def.name, ld->paths[first->file], first->def.line);
-		else
-			all[n++] = all[i];
-	}
-	for (size_t i = 0; i < ld->ntasks; i++) {
-		const struct loaded *t = &ld->tasks[i];
-		for (const char *p = t->def.after; *p;) {
-			p = next_name(p, name);
-			if (find_task(all, n, name) < 0)
-				add_error(ld, t->file, t->after_line, "after",
-					  "unknown task '%s'", name);
-		}
-	}
-	check_cycles(ld, all, n);
-	if (ld->oom || ld->nerrs > 0)
-		goto out;
-	out->tasks = calloc(n + 1, sizeof(*out->tasks));
-	if (!out->tasks) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		out->tasks[i] = all[i]->def;
-	out->n = n;
-out:
-	free(all);
-	return rc;
 }
 
 /* ---- entry points ---------------------------------------------------- */
@@ -721,7 +537,7 @@ static int load_paths(struct loader *ld, struct task_set *out, char **errors)
 	for (size_t i = 0; i < ld->npaths && !ld->oom; i++)
 		load_file(ld, i);
 	if (!ld->oom)
-		rc = check_and_build(ld, out);
+		rc = taskfile__check_and_build(ld, out);
 	if (ld->oom)
 		rc = -ENOMEM;
 	else if (rc == 0 && ld->nerrs > 0)
