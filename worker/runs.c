@@ -323,13 +323,19 @@ void agent_check_runs(struct agent *a)
 	}
 }
 
-/* Find processes started for run_id on this node by their environment
- * (used when workerd died between fork and recording the pid). */
-static int kill_by_env(struct agent *a, uint64_t run_id)
+/* Find processes started for run w on this node by their environment
+ * (used when workerd died between fork and recording the pid, or when the
+ * group leader is gone but the group lives on).  Run ids and node names
+ * repeat across clusters sharing a host, so the checkpoint path (log_dir
+ * and task, as agent_spawn sets it) must match too; pgid > 0 also
+ * requires that process group. */
+static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid)
 {
-	char want_run[64], want_node[128];
-	snprintf(want_run, sizeof(want_run), "SCHED_RUN_ID=%llu", (unsigned long long)run_id);
+	char want_run[64], want_node[128], want_ckpt[WSTORE_PATH_MAX + 64];
+	snprintf(want_run, sizeof(want_run), "SCHED_RUN_ID=%llu", (unsigned long long)w->run_id);
 	snprintf(want_node, sizeof(want_node), "SCHED_NODE=%s", a->opt.name);
+	snprintf(want_ckpt, sizeof(want_ckpt), "SCHED_CHECKPOINT_FILE=%s/%s/checkpoint",
+		 a->opt.log_dir, w->task);
 	DIR *d = opendir("/proc");
 	if (!d)
 		return 0;
@@ -338,7 +344,7 @@ static int kill_by_env(struct agent *a, uint64_t run_id)
 	while ((de = readdir(d))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0)
+		if (*end || pid <= 0 || (pgid > 0 && getpgid((pid_t)pid) != pgid))
 			continue;
 		char path[64], env[16384];
 		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
@@ -349,13 +355,14 @@ static int kill_by_env(struct agent *a, uint64_t run_id)
 		close(fd);
 		if (n <= 0)
 			continue;
-		bool run = false, node = false;
+		bool run = false, node = false, ckpt = false;
 		for (ssize_t off = 0; off < n; off += (ssize_t)strlen(env + off) + 1) {
 			env[n] = '\0';
 			run |= strcmp(env + off, want_run) == 0;
 			node |= strcmp(env + off, want_node) == 0;
+			ckpt |= strcmp(env + off, want_ckpt) == 0;
 		}
-		if (run && node) {
+		if (run && node && ckpt) {
 			kill((pid_t)pid, SIGKILL);
 			killed++;
 		}
@@ -375,7 +382,7 @@ static int reconcile_one(void *arg, const struct wrun *w)
 	char why[WSTORE_ERROR_MAX + 1];
 	int sig = 0;
 	if (w->phase == WRUN_ACCEPTED) {
-		int n = kill_by_env(a, w->run_id);
+		int n = kill_by_env(a, w, 0);
 		snprintf(why, sizeof(why),
 			 "workerd restarted between accepting and recording the start; %s",
 			 n ? "its processes were killed" : "whether the command ran is unknown");
@@ -386,8 +393,14 @@ static int reconcile_one(void *arg, const struct wrun *w)
 		sig = SIGKILL;
 		snprintf(why, sizeof(why), "killed: workerd restarted while the task ran");
 	} else {
+		/* The group leader ended while we were away, but the rest of its
+		 * group (a background process) may live on; it must not overlap
+		 * the task's next run.  The pgid alone could have been reused, so
+		 * only processes of that group with the run's environment go. */
+		int n = w->phase == WRUN_RUNNING && w->pid > 1 ? kill_by_env(a, w, w->pid) : 0;
 		snprintf(why, sizeof(why),
-			 "exit status unknown: the task ended while workerd was not running");
+			 "exit status unknown: the task ended while workerd was not running%s",
+			 n ? "; processes it left behind were killed at the restart" : "");
 	}
 	if (w->pid > 0 && exec_group_alive(w->pid) && w->phase == WRUN_RUNNING &&
 	    exec_same_process(w->pid, w->proc_start))
