@@ -53,7 +53,7 @@ trap 'exit 130' INT TERM
 fail() {
 	echo "FAIL: $*" >&2
 	echo "--- schedd log (tail) ---" >&2
-	tail -n 40 "$T"/schedd*.log 2>/dev/null >&2
+	tail -n 40 "$T"/schedd*.log >&2 2>/dev/null
 	for f in "$T"/w*.log; do [ -f "$f" ] && { echo "--- $f (tail) ---"; tail -n 15 "$f"; } >&2; done
 	exit 1
 }

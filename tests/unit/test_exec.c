@@ -547,8 +547,9 @@ Test(exec, child_gets_default_signals, .timeout = 10)
 
 	start(&p, "exec sleep 30", base_env, NULL, 0, NULL);
 	wait_comm(p.pid, "sleep");
-	cr_assert_eq(sig_mask(p.pid, "SigBlk:"), 0);
-	cr_assert_eq(sig_mask(p.pid, "SigIgn:"), 0);
+	unsigned long long blk = sig_mask(p.pid, "SigBlk:"), ign = sig_mask(p.pid, "SigIgn:");
+	cr_assert_eq(blk, 0, "SigBlk %llx", blk);
+	cr_assert_eq(ign, 0, "SigIgn %llx", ign);
 	cr_assert_eq(exec_kill_group(p.pid, SIGTERM), 0);
 	cr_assert(reap_pid(p.pid, &status, now_ms() + WAIT_MS), "SIGTERM did not stop it");
 	expect_signal(status, SIGTERM);
