@@ -548,6 +548,11 @@ Test(exec, child_gets_default_signals, .timeout = 10)
 	start(&p, "exec sleep 30", base_env, NULL, 0, NULL);
 	wait_comm(p.pid, "sleep");
 	unsigned long long blk = sig_mask(p.pid, "SigBlk:"), ign = sig_mask(p.pid, "SigIgn:");
+	/* Signals 32..SIGRTMIN-1 belong to libc (thread cancellation, setxid):
+	 * sigaction() refuses to touch them, and some parents (make) leave
+	 * them ignored.  Bit n-1 stands for signal n. */
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		ign &= ~(1ULL << (sig - 1));
 	cr_assert_eq(blk, 0, "SigBlk %llx", blk);
 	cr_assert_eq(ign, 0, "SigIgn %llx", ign);
 	cr_assert_eq(exec_kill_group(p.pid, SIGTERM), 0);
