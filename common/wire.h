@@ -104,6 +104,7 @@ struct wire_dispatch {
 	uint8_t reason;          /* enum run_reason */
 	char task[WIRE_NAME_MAX + 1];
 	char command[WIRE_COMMAND_MAX + 1];
+	char node[WIRE_NAME_MAX + 1]; /* the worker it is for: others drop it */
 };
 
 struct wire_run_ref {        /* ACCEPT, CANCEL */

@@ -102,6 +102,15 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	struct sched_task *t = sched_task_find(s, r->task);
 	if (!w || !w->have_addr || !t)
 		return; /* resent once the worker says HELLO (sched_peers.c) */
+	if (r->cancel_requested) {
+		/* Cancelled before the worker answered: tell it to refuse the run
+		 * rather than to start it (it leaves a tombstone and a REJECT). */
+		struct wire_msg c = {.type = WIRE_CANCEL};
+		c.u.ref.run_id = r->run_id;
+		c.u.ref.token = r->token;
+		outbox_put(s->outbox, w->name, &w->addr, &c, r->run_id);
+		return;
+	}
 	struct wire_msg m = {.type = WIRE_DISPATCH};
 	struct wire_dispatch *d = &m.u.dispatch;
 	d->run_id = r->run_id;
@@ -113,18 +122,24 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	d->reason = (uint8_t)r->reason;
 	snprintf(d->task, sizeof(d->task), "%s", r->task);
 	snprintf(d->command, sizeof(d->command), "%s", t->def.command);
+	snprintf(d->node, sizeof(d->node), "%s", w->name);
 	if (outbox_put(s->outbox, w->name, &w->addr, &m, r->run_id) < 0)
 		log_warnx("run %llu: out of memory queueing dispatch", (unsigned long long)r->run_id);
 }
 
-static struct sched_worker *pick_worker(struct sched *s, const struct sched_task *t)
+static struct sched_worker *pick_worker(struct sched *s, const struct sched_task *t,
+				       const char *avoid)
 {
-	struct sched_worker *best = NULL;
+	struct sched_worker *best = NULL, *avoided = NULL;
 	double best_load = 2.0;
 	for (size_t i = 0; i < s->nworkers; i++) {
 		struct sched_worker *w = &s->workers[i];
 		if (!sched_worker_alive(s, w) || w->slots <= 0)
 			continue;
+		if (avoid[0] && strcmp(w->name, avoid) == 0) {
+			avoided = w;
+			continue;
+		}
 		if (!labels_match(t->def.labels, w->labels))
 			continue;
 		int active = sched_node_active_runs(s, w->name);
@@ -136,6 +151,9 @@ static struct sched_worker *pick_worker(struct sched *s, const struct sched_task
 			best_load = load;
 		}
 	}
+	if (!best && avoided && sched_node_active_runs(s, avoided->name) < avoided->slots &&
+	    labels_match(t->def.labels, avoided->labels))
+		best = avoided; /* the only one that fits */
 	return best;
 }
 
@@ -187,7 +205,7 @@ void sched_dispatch_pending(struct sched *s)
 	for (size_t i = 0; i < nready; i++) {
 		struct sched_run *r = ready[i];
 		struct sched_task *t = sched_task_find(s, r->task);
-		struct sched_worker *w = pick_worker(s, t);
+		struct sched_worker *w = pick_worker(s, t, r->avoid);
 		if (!w)
 			continue;
 		int rc = store_run_assign(s->store, r->run_id, w->name, now_ms);
@@ -212,6 +230,7 @@ void sched_dispatch_pending(struct sched *s)
 			continue;
 		}
 		r->state = RUN_DISPATCHED;
+		r->avoid[0] = '\0';
 		snprintf(r->node, sizeof(r->node), "%s", w->name);
 		log_info("run %llu of %s (token %llu) dispatched to %s",
 			 (unsigned long long)r->run_id, r->task, (unsigned long long)r->token, w->name);

@@ -40,7 +40,8 @@ static const char *const schedd_schema[] = {
 	"scheduler.node_timeout", "scheduler.catch_up_grace", "scheduler.log_level",
 	/* worker keys may live in a shared cluster file */
 	"worker.name", "worker.listen", "worker.db", "worker.slots", "worker.labels",
-	"worker.log_dir", "worker.log_cap", "worker.kill_grace", "worker.log_level", NULL,
+	"worker.log_dir", "worker.log_cap", "worker.log_retention", "worker.kill_grace",
+	"worker.log_level", NULL,
 };
 
 static bool opt_check, opt_help;
@@ -247,10 +248,9 @@ int main(int argc, char **argv)
 	    loop_add_fd(s.loop, net_fd(s.net), EPOLLIN, on_datagrams, &s) < 0 ||
 	    loop_add_timer(s.loop, 0, on_tick, &s, NULL) < 0)
 		fatal("event loop");
-	/* Dispatches recorded before a restart go out again (idempotent). */
-	for (size_t i = 0; i < s.nruns; i++)
-		if (s.runs[i].state == RUN_DISPATCHED)
-			sched_send_dispatch(&s, &s.runs[i]);
+	/* Dispatches recorded before a restart go out again when their worker
+	 * says HELLO to this incarnation (sched_peers.c), not to an address
+	 * remembered from before, which another process may hold by now. */
 	char addr[NET_ADDR_STRLEN];
 	net_addr_format(&s.opt.listen, addr, sizeof(addr));
 	log_info("scheduler %s listening on %s, %zu task(s) from %s, database %s", s.opt.name,

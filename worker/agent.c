@@ -43,7 +43,7 @@ static void send_heartbeat(struct agent *a)
 	struct wire_msg m = {.type = WIRE_HEARTBEAT};
 	struct wire_heartbeat *hb = &m.u.heartbeat;
 	snprintf(hb->name, sizeof(hb->name), "%s", a->opt.name);
-	hb->slots = (uint32_t)a->opt.slots;
+	hb->slots = a->stopping ? 0 : (uint32_t)a->opt.slots; /* 0: send nothing new */
 	for (size_t i = 0; i < a->nruns && hb->nruns < WIRE_RUNS_MAX; i++) {
 		const struct agent_run *r = &a->runs[i];
 		if (r->w.phase != WRUN_ACCEPTED && r->w.phase != WRUN_RUNNING)
@@ -96,6 +96,13 @@ static void reject_new(struct agent *a, const struct wire_dispatch *d, uint8_t c
 		       const char *why)
 {
 	int rc = wstore_reject(a->ws, d->run_id, d->token, d->task, why, clock_wall_ms());
+	struct wrun known;
+	if (rc == -EEXIST && (wstore_get(a->ws, d->run_id, &known) < 0 ||
+			      known.phase != WRUN_REJECTED || known.token < d->token)) {
+		log_warnx("run %llu: refusing a dispatch of a run we hold; not answering",
+			  (unsigned long long)d->run_id);
+		return;
+	}
 	if (rc < 0 && rc != -EEXIST) {
 		/* Without a tombstone we must not promise "never": stay silent,
 		 * the scheduler retransmits and we try again. */
@@ -136,6 +143,12 @@ static void on_dispatch(struct agent *a, const struct net_msg *nm)
 {
 	const struct wire_dispatch *d = &nm->msg.u.dispatch;
 	struct wrun w;
+	if (strcmp(d->node, a->opt.name) != 0) {
+		/* Meant for a worker that had our address before us. */
+		log_warnx("DISPATCH of run %llu is for worker '%s', not us; dropped",
+			  (unsigned long long)d->run_id, d->node);
+		return;
+	}
 	if (wstore_get(a->ws, d->run_id, &w) == 0 &&
 	    !(w.phase == WRUN_REJECTED && d->token > w.token)) {
 		answer_known(a, &w);
@@ -325,6 +338,7 @@ void agent_tick(struct agent *a)
 		/* Tombstones outlive any datagram's freshness bound many times. */
 		int64_t keep = 24 * 3600 * 1000LL;
 		wstore_purge(a->ws, clock_wall_ms() - keep);
+		agent_purge_logs(a);
 		a->last_purge = now;
 	}
 }

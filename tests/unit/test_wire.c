@@ -71,6 +71,7 @@ static void build_dispatch(struct wire_msg *m)
 	d->reason = 2;
 	fill(d->task, WIRE_NAME_MAX, 't');
 	fill(d->command, WIRE_COMMAND_MAX, 'c');
+	fill(d->node, WIRE_NAME_MAX, 'n');
 }
 
 static void build_ref(struct wire_msg *m)
@@ -223,6 +224,7 @@ static void check_same(const struct wire_msg *a, const struct wire_msg *b)
 		cr_assert_eq(a->u.dispatch.reason, b->u.dispatch.reason);
 		cr_assert_str_eq(a->u.dispatch.task, b->u.dispatch.task);
 		cr_assert_str_eq(a->u.dispatch.command, b->u.dispatch.command);
+		cr_assert_str_eq(a->u.dispatch.node, b->u.dispatch.node);
 		break;
 	case WIRE_ACCEPT:
 	case WIRE_CANCEL:
@@ -409,6 +411,7 @@ static const struct {
 	{ WIRE_ENDED, 41, "ended.tail" },
 	{ WIRE_ENDED, 41 + 2 + WIRE_TAIL_MAX, "ended.error" },
 	{ WIRE_ENDED, 41 + 4 + WIRE_TAIL_MAX + WIRE_ERROR_MAX, "ended.log_path" },
+	{ WIRE_DISPATCH, 37 + 4 + WIRE_NAME_MAX + WIRE_COMMAND_MAX, "dispatch.node" },
 };
 
 static size_t case_of(uint8_t type)
@@ -557,6 +560,7 @@ Test(wire, encode_refuses_overlong_strings)
 		case 6: p = msg.u.ended.tail; break;
 		case 7: p = msg.u.ended.error; break;
 		case 8: p = msg.u.ended.log_path; break;
+		case 9: p = msg.u.dispatch.node; break;
 		}
 		p[strlen(p)] = 'y';
 		cr_assert_eq(wire_encode(&msg, body, sizeof(body), &len), -EINVAL, "%s",
