@@ -376,8 +376,18 @@ int wstore_reject(struct wstore *ws, uint64_t run_id, uint64_t token, const char
 	if (ret < 0)
 		goto fail;
 	if (ret == 1) {
-		ret = -EEXIST;
-		goto fail;
+		/* Refused again with a newer token: the tombstone moves up, so a
+		 * late copy of this dispatch stays refused too. */
+		sqlite3_stmt *d = ws_stmt(ws, WS_DROP_REJECTED);
+		int drc = sqlite3_bind_int64(d, 1, (sqlite3_int64)run_id);
+		drc |= sqlite3_bind_int64(d, 2, (sqlite3_int64)token);
+		ret = drc ? ws_err(ws, drc, "bind run") : ws_exec(ws, d, "drop tombstone");
+		if (ret)
+			goto fail;
+		if (phase != WRUN_REJECTED || sqlite3_changes(ws->db) != 1) {
+			ret = -EEXIST;
+			goto fail;
+		}
 	}
 	sqlite3_stmt *s = ws_stmt(ws, WS_REJECT);
 	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)run_id);

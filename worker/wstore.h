@@ -71,7 +71,9 @@ void wstore_close(struct wstore *ws);
  */
 int wstore_accept(struct wstore *ws, const struct wrun *r);
 
-/* Persist a rejection tombstone.  -EEXIST if the run id is known. */
+/* Persist a rejection tombstone (and raise the task's highest token).
+ * -EEXIST if the run id is known, except a rejection tombstone with a
+ * lower token, which is replaced. */
 int wstore_reject(struct wstore *ws, uint64_t run_id, uint64_t token, const char *task,
 		  const char *why, int64_t now_ms);
 

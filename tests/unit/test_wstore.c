@@ -229,6 +229,16 @@ Test(wstore, redispatch_with_new_token_replaces_rejection)
 	cr_assert_eq(g.phase, WRUN_ACCEPTED);
 	cr_assert_eq(g.token, 9);
 	cr_assert_eq(wstore_accept(ws, &old), -EEXIST, "the old dispatch stays refused");
+
+	/* Refused again with a newer token: the tombstone moves up with it. */
+	cr_assert_eq(wstore_reject(ws, 70, 20, "v", "no free slot", NOW_MS), 0);
+	cr_assert_eq(wstore_reject(ws, 70, 21, "v", "stopping", NOW_MS), 0);
+	cr_assert_eq(get(70).token, 21);
+	cr_assert_eq(wstore_reject(ws, 70, 21, "v", "again", NOW_MS), -EEXIST);
+	struct wrun late = mkrun(70, 21, "v");
+	cr_assert_eq(wstore_accept(ws, &late), -EEXIST, "the newer refused dispatch stays refused");
+	struct wrun stale_other = mkrun(71, 21, "v");
+	cr_assert_eq(wstore_accept(ws, &stale_other), -ESTALE, "the task saw token 21");
 	run_to_end(60, 12, "u");
 	struct wrun done_again = mkrun(60, 13, "u");
 	cr_assert_eq(wstore_accept(ws, &done_again), -EEXIST, "only tombstones give way");
