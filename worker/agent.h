@@ -34,6 +34,7 @@ struct agent_opts {
 	int slots;
 	char labels[WIRE_LABELS_MAX + 1];
 	int64_t log_cap;
+	int64_t log_retention_ms;   /* per-run log files older than this go */
 	int64_t kill_grace_ms;
 	int64_t max_skew_ms;
 };
@@ -49,6 +50,14 @@ struct agent_run {
 	int64_t term_sent;       /* monotonic ms of SIGTERM, 0: none */
 	enum run_state kill_state; /* state to report when we killed it, 0: none */
 	char kill_reason[WSTORE_ERROR_MAX + 1];
+	/* The run is over but processes of its group live on: it is reported
+	 * only once the group is gone (a leftover must never overlap the next
+	 * run), with the result kept here meanwhile. */
+	bool draining;
+	pid_t drain_pgid;
+	enum run_state pend_state;
+	int pend_code, pend_sig;
+	char pend_error[WSTORE_ERROR_MAX + 1];
 };
 
 #define AGENT_HB_RING 16
@@ -94,5 +103,6 @@ void agent_kill(struct agent *a, struct agent_run *r, enum run_state state, cons
 void agent_reap(struct agent *a);
 void agent_check_runs(struct agent *a);
 int agent_reconcile(struct agent *a);
+void agent_purge_logs(struct agent *a);
 
 #endif

@@ -127,9 +127,6 @@ static char **task_env(const struct agent *a, const struct wrun *w, const char *
 	if (!env)
 		return NULL;
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "SCHED_", 6) != 0)
-			env[k++] = strdup(environ[i]);
 	char when[40];
 	cron_format_time(w->scheduled_for, "UTC", when, sizeof(when));
 	char buf[600];
@@ -142,6 +139,11 @@ static char **task_env(const struct agent *a, const struct wrun *w, const char *
 	ADD("SCHED_NODE=%s", a->opt.name);
 	ADD("SCHED_CHECKPOINT_FILE=%s", ckpt);
 #undef ADD
+	/* workerd's own environment after ours: a restarted workerd finds a
+	 * task's processes by the SCHED_ variables, first in /proc/PID/environ. */
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "SCHED_", 6) != 0)
+			env[k++] = strdup(environ[i]);
 	env[k] = NULL;
 	return env;
 }
@@ -157,8 +159,12 @@ static void end_run(struct agent *a, struct agent_run *r, enum run_state state, 
 		    int sig, const char *error)
 {
 	char tail[WSTORE_TAIL_MAX + 1] = "";
-	if (r->has_proc)
+	if (r->has_proc) {
 		exec_tail(&r->proc, tail, sizeof(tail));
+		exec_close(&r->proc);
+		r->has_proc = false;
+	}
+	r->draining = false;
 	int64_t now = clock_wall_ms();
 	int rc = wstore_set_ended(a->ws, r->w.run_id, state, exit_code, sig, now, tail,
 				  error ? error : "");
@@ -176,6 +182,29 @@ static void end_run(struct agent *a, struct agent_run *r, enum run_state state, 
 		 (unsigned long long)r->w.run_id, r->w.task, run_state_name(state), exit_code, sig,
 		 error && error[0] ? ": " : "", error ? error : "");
 	agent_send_ended(a, r);
+}
+
+/*
+ * End the run once process group pgid is gone: at once if it already is,
+ * else after SIGKILL has done its work (agent_check_runs looks every tick).
+ * pgid must be known to be this run's group.
+ */
+static void end_when_gone(struct agent *a, struct agent_run *r, pid_t pgid,
+			  enum run_state state, int code, int sig, const char *error)
+{
+	if (pgid <= 1 || !exec_group_alive(pgid)) {
+		end_run(a, r, state, code, sig, error);
+		return;
+	}
+	exec_kill_group(pgid, SIGKILL);
+	r->draining = true;
+	r->drain_pgid = pgid;
+	r->pend_state = state;
+	r->pend_code = code;
+	r->pend_sig = sig;
+	snprintf(r->pend_error, sizeof(r->pend_error), "%s", error ? error : "");
+	log_info("run %llu of %s: waiting for the rest of its process group to die",
+		 (unsigned long long)r->w.run_id, r->w.task);
 }
 
 void agent_spawn(struct agent *a, struct agent_run *r)
@@ -258,12 +287,11 @@ void agent_kill(struct agent *a, struct agent_run *r, enum run_state state, cons
 
 static void finish_exited(struct agent *a, struct agent_run *r)
 {
-	/* Leftovers of the group must not outlive the run. */
-	if (exec_group_alive(r->proc.pid))
-		exec_kill_group(r->proc.pid, SIGKILL);
 	if (r->proc.out_fd >= 0) {
 		exec_pump(&r->proc);
 		loop_del_fd(a->loop, r->proc.out_fd);
+		close(r->proc.out_fd);
+		r->proc.out_fd = -1;
 	}
 	int st = r->wait_status, code = -1, sig = 0;
 	if (WIFEXITED(st))
@@ -273,9 +301,8 @@ static void finish_exited(struct agent *a, struct agent_run *r)
 	enum run_state state = r->kill_state ? r->kill_state
 			       : (code == 0)  ? RUN_SUCCEEDED
 					      : RUN_FAILED;
-	end_run(a, r, state, code, sig, r->kill_state ? r->kill_reason : NULL);
-	exec_close(&r->proc);
-	r->has_proc = false;
+	/* Leftovers of the group must not outlive the run. */
+	end_when_gone(a, r, r->proc.pid, state, code, sig, r->kill_state ? r->kill_reason : NULL);
 }
 
 void agent_reap(struct agent *a)
@@ -301,7 +328,14 @@ void agent_check_runs(struct agent *a)
 	int64_t now = clock_mono_ms();
 	for (size_t i = 0; i < a->nruns; i++) {
 		struct agent_run *r = &a->runs[i];
-		if (r->w.phase != WRUN_RUNNING || !r->has_proc)
+		if (r->draining) {
+			if (exec_group_alive(r->drain_pgid))
+				exec_kill_group(r->drain_pgid, SIGKILL);
+			else
+				end_run(a, r, r->pend_state, r->pend_code, r->pend_sig, r->pend_error);
+			continue;
+		}
+		if (r->w.phase != WRUN_RUNNING || !r->has_proc || r->exited)
 			continue;
 		if (r->term_sent && now - r->term_sent >= a->opt.kill_grace_ms) {
 			exec_kill_group(r->proc.pid, SIGKILL);
@@ -346,15 +380,19 @@ static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid)
 		long pid = strtol(de->d_name, &end, 10);
 		if (*end || pid <= 0 || (pgid > 0 && getpgid((pid_t)pid) != pgid))
 			continue;
-		char path[64], env[16384];
+		char path[64], env[8192];
 		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
+		/* Our SCHED_ variables come first (task_env), so the start of
+		 * the environment is enough, however large the rest is. */
 		ssize_t n = read(fd, env, sizeof(env) - 1);
 		close(fd);
 		if (n <= 0)
 			continue;
+		while (n > 0 && env[n - 1] != '\0')
+			n--; /* drop a variable cut in the middle */
 		bool run = false, node = false, ckpt = false;
 		for (ssize_t off = 0; off < n; off += (ssize_t)strlen(env + off) + 1) {
 			env[n] = '\0';
@@ -387,11 +425,12 @@ static int reconcile_one(void *arg, const struct wrun *w)
 			 "workerd restarted between accepting and recording the start; %s",
 			 n ? "its processes were killed" : "whether the command ran is unknown");
 	} else if (w->pid > 0 && exec_same_process(w->pid, w->proc_start)) {
-		exec_kill_group(w->pid, SIGKILL);
-		for (int i = 0; i < 100 && exec_same_process(w->pid, w->proc_start); i++)
-			usleep(10000);
-		sig = SIGKILL;
-		snprintf(why, sizeof(why), "killed: workerd restarted while the task ran");
+		/* The leader is ours, so is its group: end once it is gone. */
+		log_warnx("run %llu of %s: killing it, workerd restarted while it ran",
+			  (unsigned long long)w->run_id, w->task);
+		end_when_gone(a, r, w->pid, RUN_FAILED, -1, SIGKILL,
+			      "killed: workerd restarted while the task ran");
+		return 0;
 	} else {
 		/* The group leader ended while we were away, but the rest of its
 		 * group (a background process) may live on; it must not overlap
@@ -401,13 +440,54 @@ static int reconcile_one(void *arg, const struct wrun *w)
 		snprintf(why, sizeof(why),
 			 "exit status unknown: the task ended while workerd was not running%s",
 			 n ? "; processes it left behind were killed at the restart" : "");
+		if (n) {
+			/* Those processes hold the group: it cannot have been reused. */
+			log_warnx("run %llu of %s: %s", (unsigned long long)w->run_id, w->task, why);
+			end_when_gone(a, r, w->pid, RUN_FAILED, -1, 0, why);
+			return 0;
+		}
 	}
-	if (w->pid > 0 && exec_group_alive(w->pid) && w->phase == WRUN_RUNNING &&
-	    exec_same_process(w->pid, w->proc_start))
-		exec_kill_group(w->pid, SIGKILL);
 	log_warnx("run %llu of %s: %s", (unsigned long long)w->run_id, w->task, why);
 	end_run(a, r, RUN_FAILED, -1, sig, why);
 	return 0;
+}
+
+/*
+ * Delete per-run log files (LOG_DIR/TASK/RUN_ID.log) last written more
+ * than log_retention ago; the run's tail stays in the scheduler's history.
+ */
+void agent_purge_logs(struct agent *a)
+{
+	DIR *top = opendir(a->opt.log_dir);
+	if (!top)
+		return;
+	time_t cutoff = (time_t)((clock_wall_ms() - a->opt.log_retention_ms) / 1000);
+	int removed = 0;
+	struct dirent *t;
+	while ((t = readdir(top))) {
+		if (t->d_name[0] == '.')
+			continue;
+		char dir[512];
+		snprintf(dir, sizeof(dir), "%s/%s", a->opt.log_dir, t->d_name);
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;
+		struct dirent *f;
+		while ((f = readdir(d))) {
+			size_t n = strlen(f->d_name);
+			if (n < 5 || strcmp(f->d_name + n - 4, ".log") != 0)
+				continue;
+			struct stat st;
+			if (fstatat(dirfd(d), f->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_mtime < cutoff &&
+			    unlinkat(dirfd(d), f->d_name, 0) == 0)
+				removed++;
+		}
+		closedir(d);
+	}
+	closedir(top);
+	if (removed)
+		log_info("removed %d run log(s) older than the log retention", removed);
 }
 
 /* At start: end and report every run a previous life left unfinished. */
