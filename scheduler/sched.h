@@ -61,6 +61,7 @@ struct sched_run {
 	int64_t created_ms;
 	int64_t not_before_ms;   /* retries wait for their backoff */
 	bool cancel_requested;
+	char avoid[WIRE_NAME_MAX + 1]; /* refused it last: others first (memory only) */
 };
 
 struct sched_opts {

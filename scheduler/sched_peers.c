@@ -159,6 +159,7 @@ static void on_heartbeat(struct sched *s, struct sched_worker *w, const struct n
 {
 	const struct wire_heartbeat *hb = &nm->msg.u.heartbeat;
 	w->last_heard = clock_mono_ms();
+	w->slots = (int)hb->slots; /* 0 while the worker is stopping */
 	if (!net_addr_equal(&w->addr, &nm->from)) {
 		w->addr = nm->from;
 		w->have_addr = true;
@@ -231,6 +232,10 @@ static void on_reject(struct sched *s, struct sched_worker *w, const struct net_
 					 (unsigned long long)token);
 				r->state = RUN_PENDING;
 				r->token = token;
+				/* Not straight back to the same worker, and not at
+				 * network speed: another worker first, a second later. */
+				snprintf(r->avoid, sizeof(r->avoid), "%s", w->name);
+				r->not_before_ms = clock_wall_ms() + 1000;
 				r->node[0] = '\0';
 			}
 		}
