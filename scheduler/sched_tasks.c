@@ -171,44 +171,55 @@ static int64_t count_missed(const struct sched_task *t, int64_t limit, int64_t *
 	return n;
 }
 
-/* Record missed fire times in (cursor, upto] as skipped (capped). */
+/*
+ * Record the `count` missed fire times in (cursor, upto] as skipped: the
+ * newest CATCH_UP_ROWS_MAX get a row each, the older ones one event.  Each
+ * row moves the cursor with it (store_run_skip); if a write fails, the
+ * cursor stays at the last time recorded and the rest is retried later.
+ */
 static void skip_missed(struct sched *s, struct sched_task *t, int64_t upto, int64_t count,
 			const char *why)
 {
 	int64_t f = t->cursor, now_ms = clock_wall_ms();
 	int64_t rows = count < CATCH_UP_ROWS_MAX ? count : CATCH_UP_ROWS_MAX;
-	/* The newest rows are the most useful; skip ahead to them. */
 	int64_t skip_first = count - rows;
-	int64_t first_f = 0;
-	for (int64_t i = 0; i < count; i++) {
-		if (cron_next(&t->def.cron, f, &f) < 0 || f > upto)
+	/* Walk to the first time that gets a row; the ones before it are
+	 * accounted for by an event, written first. */
+	int64_t first_f = 0, last_unrowed = t->cursor;
+	for (int64_t i = 0; i < skip_first; i++) {
+		if (t->def.cron.every) {
+			cron_next(&t->def.cron, f, &first_f);
+			last_unrowed = first_f + (skip_first - 1) * t->def.cron.every_s;
+			break;
+		}
+		if (cron_next(&t->def.cron, f, &f) < 0)
 			break;
 		if (i == 0)
 			first_f = f;
-		if (i < skip_first && t->def.cron.every) {
-			/* jump straight to the first row we record */
-			f += (skip_first - 1 - i) * t->def.cron.every_s;
-			i = skip_first - 1;
-			continue;
-		}
-		if (i < skip_first)
-			continue;
-		uint64_t id;
-		if (store_run_skip(s->store, t->def.name, REASON_SCHEDULE, f, f, now_ms, why,
-				   &id) < 0)
-			log_warnx("task %s: could not record skipped fire time", t->def.name);
+		last_unrowed = f;
 	}
 	if (skip_first > 0) {
 		char a[40], b[40];
 		cron_format_time(first_f, "UTC", a, sizeof(a));
-		cron_format_time(upto, "UTC", b, sizeof(b));
+		cron_format_time(last_unrowed, "UTC", b, sizeof(b));
 		store_event(s->store, now_ms, "catch_up", t->def.name, 0, NULL,
-			    "%lld more fire times between %s and %s were missed (%s); the newest "
-			    "%lld are recorded as skipped runs",
+			    "%lld more fire times, from %s to %s, were missed (%s); the %lld "
+			    "after them are recorded as skipped runs",
 			    (long long)skip_first, a, b, why, (long long)rows);
+		if (store_task_set_cursor(s->store, t->def.name, last_unrowed) < 0)
+			return;
+		t->cursor = last_unrowed;
 	}
-	store_task_set_cursor(s->store, t->def.name, upto);
-	t->cursor = upto;
+	for (f = t->cursor; cron_next(&t->def.cron, f, &f) == 0 && f <= upto;) {
+		uint64_t id;
+		if (store_run_skip(s->store, t->def.name, REASON_SCHEDULE, f, f, now_ms, why,
+				   &id) < 0) {
+			log_warnx("task %s: could not record skipped fire time %lld; retrying",
+				  t->def.name, (long long)f);
+			return;
+		}
+		t->cursor = f;
+	}
 }
 
 /*
@@ -242,6 +253,8 @@ static void catch_up(struct sched *s, struct sched_task *t, int64_t now, int64_t
 			snprintf(why, sizeof(why),
 				 "missed while the scheduler was not running (catch_up=latest runs only the newest)");
 			skip_missed(s, t, before_last, n - 1, why);
+			if (t->cursor != before_last)
+				return; /* a write failed: retried later */
 		}
 		log_info("task %s: catching up the newest missed fire time", t->def.name);
 		if (sched_run_create(s, t, REASON_CATCH_UP, last, 1, true, last, 0, &out) < 0)
