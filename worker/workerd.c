@@ -39,8 +39,8 @@ static const struct cli_flag workerd_flags[] = {
 static const char *const workerd_schema[] = {
 	"cluster.key_file", "cluster.scheduler", "cluster.scheduler_name",
 	"cluster.max_clock_skew", "worker.name", "worker.listen", "worker.db", "worker.slots",
-	"worker.labels", "worker.log_dir", "worker.log_cap", "worker.kill_grace",
-	"worker.log_level",
+	"worker.labels", "worker.log_dir", "worker.log_cap", "worker.log_retention",
+	"worker.kill_grace", "worker.log_level",
 	/* scheduler keys may live in a shared cluster file */
 	"scheduler.name", "scheduler.listen", "scheduler.db", "scheduler.tasks_dir",
 	"scheduler.lease", "scheduler.heartbeat", "scheduler.node_timeout",
@@ -101,6 +101,8 @@ static int load_options(const struct config *cfg, struct agent_opts *o, char *er
 	    config_int(cfg, "worker", "slots", 4, 1, WIRE_RUNS_MAX, &slots, err, len) < 0 ||
 	    config_size(cfg, "worker", "log_cap", 1 << 20, &o->log_cap, err, len) < 0 ||
 	    config_duration_ms(cfg, "worker", "kill_grace", 10000, &o->kill_grace_ms, err, len) < 0 ||
+	    config_duration_ms(cfg, "worker", "log_retention", 7 * 86400000LL, &o->log_retention_ms,
+			       err, len) < 0 ||
 	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
 			       len) < 0)
 		return -EINVAL;
