@@ -19,7 +19,7 @@
 #define WIRE_BODY_MAX 1200       /* plaintext body limit per datagram */
 #define WIRE_NAME_MAX 63         /* node and task names */
 #define WIRE_LABELS_MAX 255
-#define WIRE_COMMAND_MAX 1000
+#define WIRE_COMMAND_MAX 900
 #define WIRE_TAIL_MAX 400        /* output tail carried by RUN_ENDED */
 #define WIRE_ERROR_MAX 200
 #define WIRE_PATH_MAX 200

@@ -17,7 +17,7 @@
 #include "cron.h"
 
 #define TASK_NAME_MAX 63       /* [A-Za-z0-9_.-], first char alnum */
-#define TASK_COMMAND_MAX 1000  /* must fit one dispatch datagram */
+#define TASK_COMMAND_MAX 900   /* a DISPATCH must fit a 1200-byte datagram */
 #define TASK_SCHEDULE_MAX 127
 #define TASK_LABELS_MAX 255    /* normalized "k=v,k=v", sorted by key */
 #define TASK_AFTER_MAX 255     /* normalized "a,b", in file order */

@@ -450,7 +450,7 @@ Test(taskfile, command_too_long_or_empty)
 	strcpy(text + n + TASK_COMMAND_MAX + 1, "\n[task u]\nschedule = @daily\ncommand = \"\"\n");
 	put("t.conf", text);
 	char *errors = load_bad();
-	cr_assert(has_error(errors, "t.conf:3: command: too long (1001 bytes, max 1000)\n"), "%s", errors);
+	cr_assert(has_error(errors, "t.conf:3: command: too long (901 bytes, max 900)\n"), "%s", errors);
 	cr_assert(has_error(errors, "t.conf:6: command: empty value\n"), "%s", errors);
 	cr_assert_eq(count_lines(errors), 2, "%s", errors);
 	free(errors);
