@@ -239,6 +239,25 @@ static int raise_token(struct wstore *ws, const char *task, uint64_t token)
 	return rc ? ws_err(ws, rc, "bind token") : ws_exec(ws, s, "raise token");
 }
 
+/*
+ * The run id is known (in `phase`): delete its rejection tombstone if it
+ * carries a token lower than `token`.  0 when it was deleted, -EEXIST when
+ * the known row stays (any other phase, or a token as new), or -errno.
+ */
+static int drop_older_tombstone(struct wstore *ws, enum wrun_phase phase, uint64_t run_id,
+				uint64_t token)
+{
+	if (phase != WRUN_REJECTED)
+		return -EEXIST;
+	sqlite3_stmt *d = ws_stmt(ws, WS_DROP_REJECTED);
+	int rc = sqlite3_bind_int64(d, 1, (sqlite3_int64)run_id);
+	rc |= sqlite3_bind_int64(d, 2, (sqlite3_int64)token);
+	int ret = rc ? ws_err(ws, rc, "bind run") : ws_exec(ws, d, "drop tombstone");
+	if (ret)
+		return ret;
+	return sqlite3_changes(ws->db) == 1 ? 0 : -EEXIST;
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 int wstore_open(const char *path, struct wstore **out, char *err, size_t errlen)
@@ -304,16 +323,9 @@ int wstore_accept(struct wstore *ws, const struct wrun *r)
 		 * scheduler dispatches it again: the tombstone of the older token
 		 * gives way.  A late copy of the old dispatch still carries the
 		 * old token and is refused below as stale. */
-		sqlite3_stmt *d = ws_stmt(ws, WS_DROP_REJECTED);
-		int drc = sqlite3_bind_int64(d, 1, (sqlite3_int64)r->run_id);
-		drc |= sqlite3_bind_int64(d, 2, (sqlite3_int64)r->token);
-		ret = drc ? ws_err(ws, drc, "bind run") : ws_exec(ws, d, "drop tombstone");
+		ret = drop_older_tombstone(ws, phase, r->run_id, r->token);
 		if (ret)
 			goto fail;
-		if (phase != WRUN_REJECTED || sqlite3_changes(ws->db) != 1) {
-			ret = -EEXIST;
-			goto fail;
-		}
 	}
 
 	/* Fencing tokens: a dispatch older than one this worker has seen for
@@ -378,16 +390,9 @@ int wstore_reject(struct wstore *ws, uint64_t run_id, uint64_t token, const char
 	if (ret == 1) {
 		/* Refused again with a newer token: the tombstone moves up, so a
 		 * late copy of this dispatch stays refused too. */
-		sqlite3_stmt *d = ws_stmt(ws, WS_DROP_REJECTED);
-		int drc = sqlite3_bind_int64(d, 1, (sqlite3_int64)run_id);
-		drc |= sqlite3_bind_int64(d, 2, (sqlite3_int64)token);
-		ret = drc ? ws_err(ws, drc, "bind run") : ws_exec(ws, d, "drop tombstone");
+		ret = drop_older_tombstone(ws, phase, run_id, token);
 		if (ret)
 			goto fail;
-		if (phase != WRUN_REJECTED || sqlite3_changes(ws->db) != 1) {
-			ret = -EEXIST;
-			goto fail;
-		}
 	}
 	sqlite3_stmt *s = ws_stmt(ws, WS_REJECT);
 	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)run_id);

@@ -124,3 +124,53 @@ json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 workers_alive() { # N: at least N workers alive
 	[ "$(ctl --json status | json 'sum(1 for w in j["workers"] if w["state"]=="alive")')" -ge "$1" ]
 }
+
+# ---- assertions and run helpers shared by the tests -----------------------
+
+# want RC CMD...: run CMD with stdout in $T/out, stderr in $T/err; fail
+# unless it exits RC.
+want() {
+	local rc_want=$1 rc
+	shift
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ "$rc" -eq "$rc_want" ] ||
+		fail "'$*' exited $rc, expected $rc_want; stdout: $(head -c 800 "$T/out"); stderr: $(head -c 800 "$T/err")"
+}
+
+# jtrue FILE PYEXPR WHY: fail unless the Python expression over j (the
+# JSON in FILE) is true.  `ts` parses an RFC 3339 time.
+jtrue() {
+	python3 - "$1" "$2" <<'PY' || fail "$3: ($2) is not true for: $(head -c 1500 "$1")"
+import json, sys
+from datetime import datetime, timezone
+def ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+j = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
+# trigger TASK: `schedctl run TASK`, prints the new run id.
+trigger() { ctl --json run "$1" | json 'j["run_id"]'; }
+# field RUN KEY: one field of the run (schedctl --json logs RUN).
+field() { ctl --json logs "$1" | json "j['$2']"; }
+# run_in RUN STATE...: the run is in one of the states.
+run_in() {
+	local st
+	st=$(field "$1" state) || return 1
+	shift
+	for s; do [ "$st" = "$s" ] && return 0; done
+	return 1
+}
+# procs PATTERN / no_procs PATTERN: a process whose command line matches.
+procs() { pgrep -f "$1" >/dev/null; }
+no_procs() { ! pgrep -f "$1" >/dev/null; }
+
+# unique_sleeps: U is a number that makes `sleep N.U...` command lines
+# unique to this test run (pgrep can tell them from anybody else's); they
+# are killed when the test exits.
+unique_sleeps() {
+	U=$(($$ % 100000))
+	trap 'rc0=$?; pkill -KILL -f "sleep [0-9]+\.${U}[0-9]([^0-9]|$)" 2>/dev/null; (exit $rc0); cleanup' EXIT
+}

@@ -15,29 +15,8 @@
 
 # ---- helpers (local to this test) ------------------------------------
 
-# want RC CMD...: run CMD with stdout in $T/out, stderr in $T/err; fail
-# unless it exits RC.
-want() {
-	local rc_want=$1 rc
-	shift
-	"$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	[ "$rc" -eq "$rc_want" ] ||
-		fail "'$*' exited $rc, expected $rc_want; stdout: $(head -c 800 "$T/out"); stderr: $(head -c 800 "$T/err")"
-}
-
 # has FILE STRING WHY: fail unless FILE contains STRING (fixed string).
 has() { grep -Fq -- "$2" "$1" || fail "$3: '$2' not in: $(head -c 1500 "$1")"; }
-
-# jtrue FILE PYEXPR WHY: fail unless the Python expression over j (the
-# JSON in FILE) is true.
-jtrue() {
-	python3 - "$1" "$2" <<'PY' || fail "$3: ($2) is not true for: $(head -c 1500 "$1")"
-import json, sys
-j = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 
 # Task definitions as stored (everything but the moving cursor and token).
 db_tasks() {

@@ -17,32 +17,8 @@
 
 # ---- helpers (local to this test) ------------------------------------
 
-# want RC CMD...: run CMD with stdout in $T/out, stderr in $T/err; fail
-# unless it exits RC.
-want() {
-	local rc_want=$1 rc
-	shift
-	"$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	[ "$rc" -eq "$rc_want" ] ||
-		fail "'$*' exited $rc, expected $rc_want; stdout: $(head -c 800 "$T/out"); stderr: $(head -c 800 "$T/err")"
-}
-
 # has FILE REGEX WHY: fail unless FILE has a line matching REGEX (ERE).
 has() { grep -Eq -- "$2" "$1" || fail "$3: no line matching /$2/ in: $(head -c 1500 "$1")"; }
-
-# jtrue FILE PYEXPR WHY: fail unless the Python expression over j (the
-# JSON in FILE) is true.  `ts` parses an RFC 3339 time.
-jtrue() {
-	python3 - "$1" "$2" <<'PY' || fail "$3: ($2) is not true for: $(head -c 1500 "$1")"
-import json, sys
-from datetime import datetime, timezone
-def ts(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-j = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 
 # jget FILE PYEXPR: print the value of PYEXPR over the JSON in FILE.
 jget() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }

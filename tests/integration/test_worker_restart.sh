@@ -22,20 +22,7 @@
 #      schedd counts them in datagrams_refused, tasks still run.
 . "$(dirname "$0")/lib.sh"
 
-U=$(($$ % 100000))
-trap 'rc0=$?; pkill -KILL -f "sleep [0-9]+\.${U}[0-9]([^0-9]|$)" 2>/dev/null; (exit $rc0); cleanup' EXIT
-
-trigger() { ctl --json run "$1" | json 'j["run_id"]'; }
-field() { ctl --json logs "$1" | json "j['$2']"; }
-run_in() {
-	local st
-	st=$(field "$1" state) || return 1
-	shift
-	for s; do [ "$st" = "$s" ] && return 0; done
-	return 1
-}
-procs() { pgrep -f "$1" >/dev/null; }
-no_procs() { ! pgrep -f "$1" >/dev/null; }
+unique_sleeps
 dead() { ! kill -0 "$1" 2>/dev/null; }
 worker_state() { ctl --json status | json "[w['state'] for w in j['workers'] if w['name']=='$1'][0]"; }
 ENDED="succeeded failed timed_out cancelled lost"

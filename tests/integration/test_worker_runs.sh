@@ -22,26 +22,7 @@
 # pin them to their workers, so the parts cannot disturb each other.
 . "$(dirname "$0")/lib.sh"
 
-# Unique sleep durations: pgrep -f can tell this test's processes from
-# anybody else's.  Our own cleanup kills whatever of them is left.
-U=$(($$ % 100000))
-trap 'rc0=$?; pkill -KILL -f "sleep [0-9]+\.${U}[0-9]([^0-9]|$)" 2>/dev/null; (exit $rc0); cleanup' EXIT
-
-# trigger TASK: `schedctl run TASK`, prints the new run id.
-trigger() { ctl --json run "$1" | json 'j["run_id"]'; }
-# field RUN KEY: one field of the run (schedctl --json logs RUN).
-field() { ctl --json logs "$1" | json "j['$2']"; }
-# run_in RUN STATE...: the run is in one of the states.
-run_in() {
-	local st
-	st=$(field "$1" state) || return 1
-	shift
-	for s; do [ "$st" = "$s" ] && return 0; done
-	return 1
-}
-# procs PATTERN: a process whose command line matches PATTERN exists.
-procs() { pgrep -f "$1" >/dev/null; }
-no_procs() { ! pgrep -f "$1" >/dev/null; }
+unique_sleeps
 
 KILL_GRACE=3s
 write_config
