@@ -5,6 +5,8 @@
 #   make sanitize   the whole test suite again under ASan + UBSan (build/san)
 #   make demo       a local cluster on loopback with examples/ (Ctrl-C stops it)
 #   make deps       install the Debian packages the build needs
+#   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make install    copy the binaries to $(DESTDIR)$(PREFIX)/bin
 
 CC       ?= cc
 BUILD    ?= build
@@ -36,7 +38,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
 
 PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
 
-.PHONY: all check unit integration sanitize demo deps model clean format
+.PHONY: all check unit integration sanitize demo deps fuzz install clean format
 
 all: $(PROGS)
 
@@ -96,6 +98,22 @@ demo: all
 
 deps:
 	@scripts/install-deps.sh
+
+# One libFuzzer target per decoder (tests/fuzz); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Icommon \
+                -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_wire tests/fuzz/fuzz_wire.c common/wire.c
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_auth tests/fuzz/fuzz_auth.c common/auth.c -lsodium
+	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS)
+	build/fuzz/fuzz_auth -max_total_time=$(FUZZ_SECONDS)
+
+PREFIX ?= /usr/local
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(BUILD) build $(BIN)
