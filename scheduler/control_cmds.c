@@ -5,6 +5,7 @@
  * exit code.  Mutations go through the store first, like everything else.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,32 @@ static int usage(struct strbuf *out, const char *u)
 {
 	strbuf_printf(out, "usage: schedctl %s\n", u);
 	return 2;
+}
+
+/*
+ * The reply of a command that changes something: one line for people, or
+ * {"ok": ..., "message": ..., EXTRA} with --json (extra: more members,
+ * starting with a comma, or "").  Returns code.
+ */
+static int result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt,
+		  ...) __attribute__((format(printf, 5, 6)));
+
+static int result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt,
+		  ...)
+{
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!json) {
+		strbuf_printf(out, "%s\n", msg);
+		return code;
+	}
+	strbuf_printf(out, "{\"ok\": %s, \"message\": ", code == 0 ? "true" : "false");
+	strbuf_json_str(out, msg);
+	strbuf_printf(out, "%s}\n", extra);
+	return code;
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -269,38 +296,31 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 		return usage(out, "cancel RUN_ID");
 	enum run_state st;
 	int rc = store_run_cancel(s->store, id, clock_wall_ms(), &st);
-	if (rc == -ENOENT) {
-		strbuf_printf(out, "no run %llu\n", (unsigned long long)id);
-		return 1;
-	}
-	if (rc == -EALREADY) {
-		strbuf_printf(out, "run %llu has already finished\n", (unsigned long long)id);
-		return 1;
-	}
-	if (rc < 0) {
-		strbuf_printf(out, "could not cancel run %llu: %s\n", (unsigned long long)id,
-			      strerror(-rc));
-		return 1;
-	}
+	char extra[64];
+	snprintf(extra, sizeof(extra), ", \"run_id\": %llu", (unsigned long long)id);
+	if (rc == -ENOENT)
+		return result(out, a->json, 1, extra, "no run %llu", (unsigned long long)id);
+	if (rc == -EALREADY)
+		return result(out, a->json, 1, extra, "run %llu has already finished",
+			      (unsigned long long)id);
+	if (rc < 0)
+		return result(out, a->json, 1, extra, "could not cancel run %llu: %s",
+			      (unsigned long long)id, strerror(-rc));
+	snprintf(extra, sizeof(extra), ", \"run_id\": %llu, \"state\": \"%s\"",
+		 (unsigned long long)id, run_state_name(st));
 	struct sched_run *r = sched_run_find(s, id);
 	if (st == RUN_CANCELLED) {
 		sched_run_forget(s, id);
-		strbuf_printf(out, "run %llu cancelled (it had not started)\n", (unsigned long long)id);
-		return 0;
+		return result(out, a->json, 0, extra, "run %llu cancelled (it had not started)",
+			      (unsigned long long)id);
 	}
 	if (r) {
 		r->cancel_requested = true;
-		struct sched_worker *w = sched_worker_find(s, r->node);
-		if (w && w->have_addr) {
-			struct wire_msg m = {.type = WIRE_CANCEL};
-			m.u.ref.run_id = r->run_id;
-			m.u.ref.token = r->token;
-			outbox_put(s->outbox, w->name, &w->addr, &m, r->run_id);
-		}
+		sched_send_cancel(s, r);
 	}
-	strbuf_printf(out, "cancel of run %llu requested; it stays %s until %s reports its end\n",
+	return result(out, a->json, 0, extra,
+		      "cancel of run %llu requested; it stays %s until %s reports its end",
 		      (unsigned long long)id, run_state_name(st), r ? r->node : "its worker");
-	return 0;
 }
 
 static int set_paused(struct sched *s, const struct ctl_args *a, struct strbuf *out, bool pause)
@@ -309,24 +329,23 @@ static int set_paused(struct sched *s, const struct ctl_args *a, struct strbuf *
 		return usage(out, pause ? "pause TASK" : "resume TASK");
 	struct sched_task *t = sched_task_find(s, a->argv[0]);
 	int rc = t ? store_task_set_paused(s->store, t->def.name, pause) : -ENOENT;
-	if (rc == -ENOENT) {
-		strbuf_printf(out, "unknown task '%s'\n", a->argv[0]);
-		return 1;
-	}
-	if (rc == -EALREADY) {
-		strbuf_printf(out, "task %s is already %s\n", t->def.name, pause ? "paused" : "active");
-		return 0;
-	}
-	if (rc < 0) {
-		strbuf_printf(out, "could not change task %s: %s\n", t->def.name, strerror(-rc));
-		return 1;
-	}
+	char extra[128];
+	snprintf(extra, sizeof(extra), ", \"task\": \"%s\", \"paused\": %s",
+		 t ? t->def.name : "", pause ? "true" : "false");
+	if (rc == -ENOENT)
+		return result(out, a->json, 1, "", "unknown task '%s'", a->argv[0]);
+	if (rc == -EALREADY)
+		return result(out, a->json, 0, extra, "task %s is already %s", t->def.name,
+			      pause ? "paused" : "active");
+	if (rc < 0)
+		return result(out, a->json, 1, extra, "could not change task %s: %s", t->def.name,
+			      strerror(-rc));
 	t->paused = pause;
 	sched_task_rearm(s, t);
 	store_event(s->store, clock_wall_ms(), pause ? "pause" : "resume", t->def.name, 0, NULL,
 		    "by operator");
-	strbuf_printf(out, "task %s %s\n", t->def.name, pause ? "paused" : "resumed");
-	return 0;
+	return result(out, a->json, 0, extra, "task %s %s", t->def.name,
+		      pause ? "paused" : "resumed");
 }
 
 static int cmd_pause(struct sched *s, const struct ctl_args *a, struct strbuf *out)
@@ -343,10 +362,10 @@ static int cmd_reload(struct sched *s, const struct ctl_args *a, struct strbuf *
 {
 	if (a->argc != 0)
 		return usage(out, "reload");
-	char msg[4096];
+	char msg[4000], extra[48];
 	int rc = sched_reload(s, msg, sizeof(msg));
-	strbuf_printf(out, "%s\n", msg);
-	return rc < 0 ? 1 : 0;
+	snprintf(extra, sizeof(extra), ", \"tasks\": %zu", s->ntasks);
+	return result(out, a->json, rc < 0 ? 1 : 0, extra, "%s", msg);
 }
 
 /* ---- logs ------------------------------------------------------------- */

@@ -121,6 +121,7 @@ void sched_run_forget(struct sched *s, uint64_t run_id);
 int sched_run_track(struct sched *s, const struct sched_run *r);
 void sched_dispatch_pending(struct sched *s);
 void sched_send_dispatch(struct sched *s, const struct sched_run *r);
+void sched_send_cancel(struct sched *s, const struct sched_run *r);
 int sched_node_active_runs(const struct sched *s, const char *node);
 bool sched_worker_alive(const struct sched *s, const struct sched_worker *w);
 void sched_after_end(struct sched *s, const struct sched_run *r, enum run_state state);

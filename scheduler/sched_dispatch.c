@@ -96,6 +96,20 @@ bool sched_worker_alive(const struct sched *s, const struct sched_worker *w)
 	       clock_mono_ms() - w->last_heard <= s->opt.node_timeout_ms;
 }
 
+/* Resend CANCEL of r to its worker until the run ends (sched_peers.c acks
+ * it away on ENDED or REJECT). */
+void sched_send_cancel(struct sched *s, const struct sched_run *r)
+{
+	struct sched_worker *w = sched_worker_find(s, r->node);
+	if (!w || !w->have_addr)
+		return; /* resent when the worker says HELLO */
+	struct wire_msg c = {.type = WIRE_CANCEL};
+	c.u.ref.run_id = r->run_id;
+	c.u.ref.token = r->token;
+	if (outbox_put(s->outbox, w->name, &w->addr, &c, r->run_id) < 0)
+		log_warnx("run %llu: out of memory queueing cancel", (unsigned long long)r->run_id);
+}
+
 void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 {
 	struct sched_worker *w = sched_worker_find(s, r->node);
@@ -105,10 +119,7 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	if (r->cancel_requested) {
 		/* Cancelled before the worker answered: tell it to refuse the run
 		 * rather than to start it (it leaves a tombstone and a REJECT). */
-		struct wire_msg c = {.type = WIRE_CANCEL};
-		c.u.ref.run_id = r->run_id;
-		c.u.ref.token = r->token;
-		outbox_put(s->outbox, w->name, &w->addr, &c, r->run_id);
+		sched_send_cancel(s, r);
 		return;
 	}
 	struct wire_msg m = {.type = WIRE_DISPATCH};

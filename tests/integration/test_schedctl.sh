@@ -196,6 +196,8 @@ want 1 ctl cancel "$L"
 has "$T/err" 'already finished' "cancel of a finished run"
 want 1 ctl cancel 999999
 has "$T/err" 'no run 999999' "cancel of an unknown run"
+want 1 ctl --json cancel 999999
+jtrue "$T/err" 'j == {"ok": False, "message": "no run 999999", "run_id": 999999}' "cancel --json of an unknown run"
 want 2 ctl cancel
 want 2 ctl cancel abc
 # Cancelling the running run of q starts the queued one; cancelling that
@@ -237,8 +239,12 @@ wait_for 10 "the waiting manual run $M ran after resume" run_is "$M" tick succee
 wait_for 10 "a new scheduled run of tick after resume" has_run_after tick "$M" succeeded schedule
 want 0 ctl --json tasks
 jtrue "$T/out" '[t["state"] for t in j if t["name"] == "tick"] == ["active"] and [t["next_run"] for t in j if t["name"] == "tick"][0] is not None' "resumed task active with a next_run"
+want 0 ctl --json resume tick
+jtrue "$T/out" 'j == {"ok": True, "message": "task tick is already active", "task": "tick", "paused": False}' "resume --json of an active task"
 want 1 ctl pause nosuch
 has "$T/err" "unknown task 'nosuch'" "pause of an unknown task"
+want 1 ctl --json pause nosuch
+jtrue "$T/err" 'j["ok"] is False and "nosuch" in j["message"]' "pause --json of an unknown task"
 want 1 ctl resume nosuch
 want 2 ctl pause
 pass "pause/resume: no runs for 3.5 s while paused ($n0 rows), runs again after resume"
@@ -246,6 +252,8 @@ pass "pause/resume: no runs for 3.5 s while paused ($n0 rows), runs again after 
 # ---- reload -------------------------------------------------------------
 want 0 ctl reload
 has "$T/out" '^reloaded 4 task\(s\)' "reload reports the task count"
+want 0 ctl --json reload
+jtrue "$T/out" 'j["ok"] is True and j["tasks"] == 4' "reload --json"
 want 2 ctl reload extra
 pass "reload: ok (errors are in test_reload.sh)"
 
