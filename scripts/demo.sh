@@ -26,10 +26,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-bin/schedd -c "$CONF" >>"$D/schedd.log" 2>&1 &
+# setsid: Ctrl-C reaches this script only, which stops the daemons in order.
+setsid bin/schedd -c "$CONF" >>"$D/schedd.log" 2>&1 &
 pids+=($!)
 for n in 1 2 3; do
-	bin/workerd -c "$CONF" --name "w$n" --listen "127.0.0.1:771$n" --db "$D/w$n.db" \
+	setsid bin/workerd -c "$CONF" --name "w$n" --listen "127.0.0.1:771$n" --db "$D/w$n.db" \
 		--labels "zone=z$n" >>"$D/w$n.log" 2>&1 &
 	pids+=($!)
 done
