@@ -248,4 +248,173 @@ typedef int (*store_event_cb)(void *arg, const struct store_event_row *ev);
 /* The newest `limit` events, newest first. */
 int store_events_recent(struct store *st, int limit, store_event_cb cb, void *arg);
 
+/* ---- fencing ----------------------------------------------------------
+ *
+ * The durable half of DESIGN rule 4 (store_fence.c, schema version 2).
+ * When gossip declares a node dead while it holds active runs, the
+ * scheduler opens a fence request for it: in the same transaction the
+ * node's dispatched and running runs become `fencing`.  They stay active
+ * (the unique index still counts them, so the task cannot be assigned
+ * elsewhere) until the request is
+ *   confirmed (the hook exited 0, or an operator vouched): every fencing
+ *     run of the node becomes `lost` (terminal; finished_ms = now; error
+ *     "fenced: node N confirmed isolated by hook|operator"), which frees
+ *     the task for a retry or its next scheduled run, with a higher token;
+ *   cancelled (the node came back with the SAME incarnation before any
+ *     confirmation: the suspicion was false): every fencing run of the
+ *     node returns to the state it had (dispatched or running).
+ * A node that rejoins with a NEW incarnation restarted: whatever it ran
+ * is gone or is being killed by it, and it will never resume those runs.
+ * Its request must NOT be cancelled (that would put dead runs back to
+ * running); it stays open until the hook or an operator confirms it, and
+ * its runs end as lost.  The store cannot tell the two cases apart: the
+ * caller decides which incarnation counts as "the same" (note that a
+ * SWIM refutation raises the gossip incarnation without any restart).
+ *
+ * While fencing, workers' reports keep their store.h meaning:
+ *   store_run_end on a fencing run ends it normally (the worker was alive
+ *     after all; the run leaves `fencing`, the request stays open);
+ *   store_run_unassign on a fencing run ("never started, never will")
+ *     sends it back to pending with a new token (schema 2 allows that);
+ *   store_run_started on a fencing run changes nothing (0);
+ *   store_run_end on a LOST run returns 0 with *already = true and changes
+ *     nothing: the run stays lost, the late report is acknowledged (so the
+ *     worker stops resending) but not recorded.  When *already is set
+ *     the caller should read the run: if it is `lost`, log the late
+ *     report (one that says the run went on after the confirmation means
+ *     the node was not isolated: alert) and never apply retry policy to
+ *     the reported outcome (the task may already have a new run).
+ * The scheduler should stop resending DISPATCH for a fencing run and must
+ * not dispatch new runs to a node with an open request: confirm only
+ * loses runs that are `fencing`; a run dispatched to the node after the
+ * request opened stays dispatched (open again, which is idempotent, to
+ * sweep it in).
+ *
+ * The database refuses, whatever the C code does: a run entering
+ * fencing without an open request of its node, a run becoming lost
+ * without a confirmed one, a fencing run resuming other than its own
+ * state after a cancel, and a second open request for a node.
+ *
+ * Every write below is one BEGIN IMMEDIATE transaction.  Besides the
+ * answers listed: -EINVAL for a NULL/empty/over-long node, an over-long
+ * address (never cut: the hook needs it whole) or a bad `by`; -ENOMEM;
+ * -EIO (a trigger refusing is logged and reported as -EIO). */
+
+enum store_fence_state {
+	STORE_FENCE_OPEN = 1,
+	STORE_FENCE_CONFIRMED = 2,
+	STORE_FENCE_CANCELLED = 3,
+};
+
+/* "open", "confirmed", "cancelled"; "?" if unknown. */
+const char *store_fence_state_name(enum store_fence_state s);
+
+#define STORE_FENCE_REASON_MAX 255
+/* store_fence_list shows every open request and at most this many closed. */
+#define STORE_FENCE_LIST_CLOSED 50
+/* store_fence_attempts shows at most this many, the newest ones. */
+#define STORE_FENCE_ATTEMPTS_MAX 100
+
+struct store_fence_row {
+	uint64_t id;
+	char node[STORE_NODE_MAX + 1];
+	char address[STORE_ADDR_MAX + 1];
+	uint64_t incarnation;
+	char reason[STORE_FENCE_REASON_MAX + 1];
+	enum store_fence_state state;
+	char confirmed_by[12];   /* "hook" | "operator" when confirmed, else "" */
+	int64_t created_ms, updated_ms;
+	int64_t closed_ms;       /* 0 while open */
+	int attempts;            /* hook calls recorded */
+	int64_t next_attempt_ms; /* when to call the hook again (open only) */
+	char last_error[STORE_ERROR_MAX + 1];  /* "" after exit 0 or before any call */
+	bool paused_by_storm;
+	char note[STORE_ERROR_MAX + 1];        /* how it was closed */
+	int runs_fencing;        /* its runs now in fencing */
+	int runs_lost;           /* its runs declared lost */
+};
+
+struct store_fence_attempt_row {
+	uint64_t id;
+	uint64_t request_id;
+	int64_t started_ms, finished_ms;
+	int exit_code;           /* -1: none */
+	int signal;              /* 0: none */
+	bool timed_out;
+	char output[STORE_TAIL_MAX + 1];  /* the end of the hook's output */
+};
+
+/*
+ * Open a fence request for node (or take the open one: idempotent) and,
+ * in the same transaction, move every run of node in dispatched or
+ * running to fencing, remembering that state.  *request_id (may be NULL)
+ * receives the open request's id, *nruns (may be NULL) how many runs of
+ * node are fencing now (those moved by earlier calls included).  An
+ * existing open request keeps its address, incarnation and reason.  A
+ * request is opened even when the node holds no active run (nruns 0).
+ * Writes a "fence_open" event for a new request and a "run_fencing"
+ * event per run moved.
+ */
+int store_fence_open(struct store *st, const char *node, const char *address,
+		     uint64_t incarnation, const char *reason, int64_t now_ms,
+		     uint64_t *request_id, int *nruns);
+
+/*
+ * Record one call of the hook for request_id: attempts + 1, last_error
+ * ("" for exit 0, else e.g. "exit 1: <last output line>", "killed by
+ * signal 9", "timed out"), next_attempt_ms (kept only while the request
+ * is open; 0 otherwise).  A call that finishes after the request was
+ * closed is still recorded.  Exit 0 does not confirm: the caller then
+ * calls store_fence_confirm(..., "hook", ...).  output may be NULL; only
+ * its last STORE_TAIL_MAX bytes are kept.  -ENOENT: unknown request.
+ */
+int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_ms,
+			int64_t finished_ms, int exit_code, int signal, bool timed_out,
+			const char *output, int64_t next_attempt_ms);
+
+/*
+ * The node is confirmed isolated, by "hook" (exit 0) or "operator"
+ * (schedctl fence confirm): in one transaction the open request becomes
+ * confirmed and every fencing run of node becomes lost.  *nlost (may be
+ * NULL) receives how many.  Writes a "fence_confirm" event and a
+ * "run_lost" event per run.  -ENOENT: no open request for node.
+ */
+int store_fence_confirm(struct store *st, const char *node, const char *by, int64_t now_ms,
+			int *nlost);
+
+/*
+ * Call the fence off: node came back with the SAME incarnation before
+ * the request was confirmed (a false suspicion; see above, never for a
+ * new incarnation).  In one transaction the request becomes cancelled
+ * (note = why) and every fencing run of node returns to the state it had
+ * (dispatched or running).  *nrestored (may be NULL) receives how many.
+ * Writes a "fence_cancel" event.  -ENOENT: no open request for node.
+ */
+int store_fence_cancel(struct store *st, const char *node, const char *why, int64_t now_ms,
+		       int *nrestored);
+
+/*
+ * Storm guard (DESIGN rule 7): set or clear paused_by_storm on node's
+ * open request, or on every open request when node is NULL.  *nchanged
+ * (may be NULL) receives how many rows changed.  Writes one
+ * "fence_paused" or "fence_resumed" event when any did.  -ENOENT: node
+ * given and no open request for it.
+ */
+int store_fence_set_paused(struct store *st, const char *node, bool paused, int64_t now_ms,
+			   int *nchanged);
+
+/* node's open request into *out; -ENOENT if none. */
+int store_fence_open_for(struct store *st, const char *node, struct store_fence_row *out);
+
+typedef int (*store_fence_cb)(void *arg, const struct store_fence_row *row);
+/* Every open request (oldest first), then at most STORE_FENCE_LIST_CLOSED
+ * closed ones (most recently closed first). */
+int store_fence_list(struct store *st, store_fence_cb cb, void *arg);
+
+typedef int (*store_fence_attempt_cb)(void *arg, const struct store_fence_attempt_row *a);
+/* The hook calls of a request, oldest first (at most the newest
+ * STORE_FENCE_ATTEMPTS_MAX).  -ENOENT: unknown request. */
+int store_fence_attempts(struct store *st, uint64_t request_id, store_fence_attempt_cb cb,
+			 void *arg);
+
 #endif
