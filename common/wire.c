@@ -22,6 +22,7 @@
  *   11 CANCEL     u64 run_id u64 token
  *   20 CTL_REQ    u64 req_id u32 page u8 json u8 argc, argc x str
  *                 (argc <= 32, all strings together <= 900 bytes)
+ *   30 GOSSIP     u16 len, len bytes (<= 1100, a SWIM payload)
  *   21 CTL_RESP   u64 req_id u32 page u32 npages u8 exit_code
  *                 u16 len, len bytes of data (<= 1000, any byte value)
  *
@@ -491,6 +492,31 @@ static void dec_ctl_resp(struct wdec *r, struct wire_msg *m)
 		memcpy(p->data, src, p->len);
 }
 
+static void enc_gossip(struct wenc *w, const struct wire_msg *m)
+{
+	const struct wire_gossip *g = &m->u.gossip;
+	if (g->len > WIRE_GOSSIP_MAX) {
+		w->err = -EINVAL;
+		return;
+	}
+	put_u16(w, g->len);
+	put_bytes(w, g->data, g->len);
+}
+
+static void dec_gossip(struct wdec *r, struct wire_msg *m)
+{
+	struct wire_gossip *g = &m->u.gossip;
+	g->len = get_u16(r);
+	if (g->len > WIRE_GOSSIP_MAX) {
+		r->bad = true;
+		g->len = 0;
+		return;
+	}
+	const uint8_t *src = dec_take(r, g->len);
+	if (src && g->len)
+		memcpy(g->data, src, g->len);
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 struct wire_codec {
@@ -513,6 +539,7 @@ static const struct wire_codec codecs[WIRE_TYPE_MAX + 1] = {
 	[WIRE_CANCEL] = { "CANCEL", enc_ref, dec_ref },
 	[WIRE_CTL_REQ] = { "CTL_REQ", enc_ctl_req, dec_ctl_req },
 	[WIRE_CTL_RESP] = { "CTL_RESP", enc_ctl_resp, dec_ctl_resp },
+	[WIRE_GOSSIP] = { "GOSSIP", enc_gossip, dec_gossip },
 };
 
 /*
@@ -531,6 +558,7 @@ _Static_assert(8 + 8 + 1 + 4 + 4 + 8 + 8 + STR(WIRE_TAIL_MAX) + STR(WIRE_ERROR_M
 _Static_assert(8 + 4 + 1 + 1 + 2 * WIRE_CTL_ARGC_MAX + WIRE_CTL_ARGS_MAX <= WIRE_BODY_MAX,
 	       "CTL_REQ");
 _Static_assert(8 + 4 + 4 + 1 + 2 + WIRE_CTL_PAGE_MAX <= WIRE_BODY_MAX, "CTL_RESP");
+_Static_assert(2 + WIRE_GOSSIP_MAX + 80 <= 1200, "GOSSIP fits a 1200-byte datagram");
 _Static_assert(WIRE_CTL_ARGC_MAX <= UINT8_MAX && WIRE_RUNS_MAX <= UINT8_MAX, "u8 counts");
 #undef STR
 #undef RUNS

@@ -27,6 +27,7 @@
 #define WIRE_CTL_ARGS_MAX 900    /* all ctl argv strings together */
 #define WIRE_CTL_ARGC_MAX 32
 #define WIRE_CTL_PAGE_MAX 1000   /* bytes of response text per page */
+#define WIRE_GOSSIP_MAX 1100     /* membership payload (common/swim.h) */
 
 enum wire_type {
 	WIRE_HELLO = 1,       /* worker -> schedd: I am here (start, restart) */
@@ -42,7 +43,8 @@ enum wire_type {
 	WIRE_CANCEL = 11,     /* schedd -> worker: stop this run */
 	WIRE_CTL_REQ = 20,    /* schedctl -> schedd */
 	WIRE_CTL_RESP = 21,   /* schedd -> schedctl */
-	WIRE_TYPE_MAX = 21,
+	WIRE_GOSSIP = 30,     /* any member -> any member: SWIM payload */
+	WIRE_TYPE_MAX = 30,
 };
 
 /* Verdicts in a LEASE grant. */
@@ -163,6 +165,11 @@ struct wire_ctl_resp {
 	uint8_t data[WIRE_CTL_PAGE_MAX];
 };
 
+struct wire_gossip {         /* opaque to this layer: swim decodes it */
+	uint16_t len;
+	uint8_t data[WIRE_GOSSIP_MAX];
+};
+
 struct wire_msg {
 	uint8_t type;            /* enum wire_type */
 	union {
@@ -178,6 +185,7 @@ struct wire_msg {
 		struct wire_ack ack;
 		struct wire_ctl_req ctl_req;
 		struct wire_ctl_resp ctl_resp;
+		struct wire_gossip gossip;
 	} u;
 };
 

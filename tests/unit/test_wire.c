@@ -135,6 +135,13 @@ static void build_ctl_req(struct wire_msg *m)
 	}
 }
 
+static void build_gossip(struct wire_msg *m)
+{
+	m->u.gossip.len = WIRE_GOSSIP_MAX;
+	for (size_t i = 0; i < WIRE_GOSSIP_MAX; i++)
+		m->u.gossip.data[i] = (uint8_t)(i * 7); /* any byte, NUL included */
+}
+
 static void build_ctl_resp(struct wire_msg *m)
 {
 	m->u.ctl_resp.req_id = 77;
@@ -157,6 +164,7 @@ static const struct {
 	{ WIRE_ENDED, build_ended },       { WIRE_ACK, build_ack },
 	{ WIRE_CANCEL, build_ref },        { WIRE_CTL_REQ, build_ctl_req },
 	{ WIRE_CTL_RESP, build_ctl_resp },
+	{ WIRE_GOSSIP, build_gossip },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -279,6 +287,10 @@ static void check_same(const struct wire_msg *a, const struct wire_msg *b)
 		cr_assert_eq(a->u.ctl_resp.exit_code, b->u.ctl_resp.exit_code);
 		cr_assert_eq(a->u.ctl_resp.len, b->u.ctl_resp.len);
 		cr_assert_arr_eq(a->u.ctl_resp.data, b->u.ctl_resp.data, a->u.ctl_resp.len);
+		break;
+	case WIRE_GOSSIP:
+		cr_assert_eq(a->u.gossip.len, b->u.gossip.len);
+		cr_assert_arr_eq(a->u.gossip.data, b->u.gossip.data, a->u.gossip.len);
 		break;
 	default:
 		cr_assert_fail("no comparison for type %u", a->type);
@@ -529,6 +541,17 @@ Test(wire, ctl_resp_len_over_limit_fails)
 	body[18] = (uint8_t)(WIRE_CTL_PAGE_MAX + 1);
 	body[len] = 'z';
 	cr_assert_eq(wire_decode(WIRE_CTL_RESP, body, len + 1, &dec), -EBADMSG);
+}
+
+Test(wire, gossip_len_over_limit_fails)
+{
+	size_t len = build_and_encode(case_of(WIRE_GOSSIP));
+	body[0] = (uint8_t)((WIRE_GOSSIP_MAX + 1) >> 8);
+	body[1] = (uint8_t)(WIRE_GOSSIP_MAX + 1);
+	body[len] = 'z';
+	cr_assert_eq(wire_decode(WIRE_GOSSIP, body, len + 1, &dec), -EBADMSG);
+	msg.u.gossip.len = WIRE_GOSSIP_MAX + 1;
+	cr_assert_eq(wire_encode(&msg, body, sizeof(body), &len), -EINVAL);
 }
 
 Test(wire, failed_decode_leaves_no_data)
