@@ -4,7 +4,7 @@
 pass=0
 fail=0
 for t in "$@"; do
-	if timeout 300 "$t" --jobs=2; then
+	if timeout 300 "$t" --jobs="${JOBS:-2}"; then
 		pass=$((pass + 1))
 	else
 		echo "FAILED: $t" >&2
