@@ -109,8 +109,10 @@ fuzz:
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_wire tests/fuzz/fuzz_wire.c common/wire.c
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_auth tests/fuzz/fuzz_auth.c common/auth.c -lsodium
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_swim tests/fuzz/fuzz_swim.c common/swim*.c -lm
 	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS)
 	build/fuzz/fuzz_auth -max_total_time=$(FUZZ_SECONDS)
+	build/fuzz/fuzz_swim -max_total_time=$(FUZZ_SECONDS)
 
 PREFIX ?= /usr/local
 install: $(PROGS)
