@@ -124,8 +124,10 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r);
 void sched_send_cancel(struct sched *s, const struct sched_run *r);
 int sched_node_active_runs(const struct sched *s, const char *node);
 bool sched_worker_alive(const struct sched *s, const struct sched_worker *w);
-void sched_after_end(struct sched *s, const struct sched_run *r, enum run_state state);
-void sched_retry_recover(struct sched *s);
+bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
+		    struct store_run_new *rn);
+void sched_track_created(struct sched *s, const struct store_run_new *rn,
+			 const struct store_run_created *cr);
 
 /* sched_peers.c */
 void sched_on_message(struct sched *s, const struct net_msg *m);

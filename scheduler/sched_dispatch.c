@@ -254,57 +254,32 @@ void sched_dispatch_pending(struct sched *s)
 			sched_run_forget(s, s->runs[i].run_id);
 }
 
-static int64_t retry_delay(const struct sched_task *t) { return t->def.retry_backoff_ms; }
-
 /*
- * After a run ended with `state`: a failed or timed-out attempt within the
- * task's retries gets a new run (reason retry, next attempt) that waits
- * retry_backoff before dispatch.  It goes through the same overlap rule as
- * every other run.
+ * The retry owed when r ends in `state`: a failed or timed-out attempt
+ * within its task's `retries` gets a new run (reason retry, next attempt,
+ * same scheduled time) that waits retry_backoff before dispatch, under the
+ * same overlap rule as every other run.  Fills *rn and returns true if one
+ * is owed; the caller has the store create it in the transaction that
+ * records the end, so a crash cannot separate the two.
  */
-void sched_after_end(struct sched *s, const struct sched_run *r, enum run_state state)
+bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
+		    struct store_run_new *rn)
 {
 	if (state != RUN_FAILED && state != RUN_TIMED_OUT)
-		return;
+		return false;
 	struct sched_task *t = sched_task_find(s, r->task);
 	if (!t || r->attempt > t->def.retries)
-		return;
-	struct store_run_created out;
-	int64_t not_before = clock_wall_ms() + retry_delay(t);
-	if (sched_run_create(s, t, REASON_RETRY, r->scheduled_for, r->attempt + 1, true, 0,
-			     not_before, &out) < 0)
-		log_warnx("task %s: could not create retry of run %llu", t->def.name,
-			  (unsigned long long)r->run_id);
-}
-
-struct recover_ctx {
-	struct sched *s;
-};
-
-static int recover_one(void *arg, const struct store_task_row *row)
-{
-	struct sched *s = ((struct recover_ctx *)arg)->s;
-	if (row->active_run_id || !row->last_run_id)
-		return 0;
-	if (row->last_state != RUN_FAILED && row->last_state != RUN_TIMED_OUT)
-		return 0;
-	for (size_t i = 0; i < s->nruns; i++)
-		if (strcmp(s->runs[i].task, row->name) == 0)
-			return 0;
-	struct store_run last;
-	if (store_run_get(s->store, row->last_run_id, &last) < 0)
-		return 0;
-	struct sched_run r = {.run_id = last.run_id, .attempt = last.attempt,
-			      .scheduled_for = last.scheduled_for};
-	snprintf(r.task, sizeof(r.task), "%s", last.task);
-	sched_after_end(s, &r, last.state);
-	return 0;
-}
-
-/* At start: a crash between recording a failed end and creating its retry
- * must not lose the retry; re-derive it from the last run of each task. */
-void sched_retry_recover(struct sched *s)
-{
-	struct recover_ctx ctx = {s};
-	store_tasks_list(s->store, false, recover_one, &ctx);
+		return false;
+	int64_t now = clock_wall_ms();
+	*rn = (struct store_run_new){
+		.task = t->def.name,
+		.reason = REASON_RETRY,
+		.scheduled_for = r->scheduled_for,
+		.attempt = r->attempt + 1,
+		.overlap = t->def.overlap,
+		.record_skip = true,
+		.now_ms = now,
+		.not_before_ms = now + t->def.retry_backoff_ms,
+	};
+	return true;
 }

@@ -289,6 +289,12 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 			.error = e->error,
 			.log_path = e->log_path,
 		};
+		struct store_run_new retry;
+		struct store_run_created retry_out = {0};
+		if (sched_retry_of(s, r, (enum run_state)e->state, &retry)) {
+			end.retry = &retry;
+			end.retry_out = &retry_out;
+		}
 		bool already = false;
 		int rc = store_run_end(s->store, e->run_id, e->token, w->name, &end, &already);
 		if (rc < 0 && rc != -ESTALE) {
@@ -300,11 +306,11 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 			log_info("run %llu of %s ended on %s: %s (exit %d, signal %d)",
 				 (unsigned long long)e->run_id, r->task, w->name,
 				 run_state_name((enum run_state)e->state), e->exit_code, e->signal);
-			struct sched_run done = *r;
 			outbox_ack(s->outbox, WIRE_DISPATCH, e->run_id);
 			outbox_ack(s->outbox, WIRE_CANCEL, e->run_id);
 			sched_run_forget(s, e->run_id);
-			sched_after_end(s, &done, (enum run_state)e->state);
+			if (!already && end.retry)
+				sched_track_created(s, &retry, &retry_out);
 		}
 	}
 	send_ack(s, &nm->from, WIRE_ENDED, e->run_id, e->token);

@@ -100,6 +100,35 @@ static bool unfinished_run_of(struct sched *s, const char *task)
 	return false;
 }
 
+/* A run the store just created: track it if it waits for dispatch, and
+ * log what happened either way. */
+void sched_track_created(struct sched *s, const struct store_run_new *rn,
+			 const struct store_run_created *out)
+{
+	if (out->state == RUN_PENDING) {
+		struct sched_run r = {
+			.run_id = out->run_id,
+			.token = out->token,
+			.state = RUN_PENDING,
+			.reason = rn->reason,
+			.attempt = rn->attempt,
+			.scheduled_for = rn->scheduled_for,
+			.created_ms = rn->now_ms,
+			.not_before_ms = rn->not_before_ms,
+		};
+		snprintf(r.task, sizeof(r.task), "%s", rn->task);
+		if (sched_run_track(s, &r) < 0)
+			fatalx("out of memory");
+		log_info("task %s: run %llu created (%s, attempt %d, token %llu)", rn->task,
+			 (unsigned long long)out->run_id, run_reason_name(rn->reason), rn->attempt,
+			 (unsigned long long)out->token);
+	} else {
+		log_info("task %s: fire time %lld skipped (run %llu still unfinished, overlap=%s)",
+			 rn->task, (long long)rn->scheduled_for,
+			 (unsigned long long)out->blocking_run_id, task_overlap_name(rn->overlap));
+	}
+}
+
 int sched_run_create(struct sched *s, struct sched_task *t, enum run_reason reason,
 		     int64_t scheduled_for, int attempt, bool record_skip, int64_t cursor,
 		     int64_t not_before_ms, struct store_run_created *out)
@@ -120,28 +149,7 @@ int sched_run_create(struct sched *s, struct sched_task *t, enum run_reason reas
 		return rc;
 	if (cursor > 0)
 		t->cursor = cursor;
-	if (out->state == RUN_PENDING) {
-		struct sched_run r = {
-			.run_id = out->run_id,
-			.token = out->token,
-			.state = RUN_PENDING,
-			.reason = reason,
-			.attempt = attempt,
-			.scheduled_for = scheduled_for,
-			.created_ms = rn.now_ms,
-			.not_before_ms = not_before_ms,
-		};
-		snprintf(r.task, sizeof(r.task), "%s", t->def.name);
-		if (sched_run_track(s, &r) < 0)
-			fatalx("out of memory");
-		log_info("task %s: run %llu created (%s, token %llu)", t->def.name,
-			 (unsigned long long)out->run_id, run_reason_name(reason),
-			 (unsigned long long)out->token);
-	} else {
-		log_info("task %s: fire time %lld skipped (run %llu still unfinished, overlap=%s)",
-			 t->def.name, (long long)scheduled_for,
-			 (unsigned long long)out->blocking_run_id, task_overlap_name(t->def.overlap));
-	}
+	sched_track_created(s, &rn, out);
 	return 0;
 }
 

@@ -224,7 +224,6 @@ int main(int argc, char **argv)
 	if (sched_tasks_apply(&s, &ts, err, sizeof(err)) < 0)
 		fatalx("cannot record the tasks: %s", err);
 	task_set_free(&ts);
-	sched_retry_recover(&s);
 
 	struct net_config nc = {
 		.listen = &s.opt.listen,

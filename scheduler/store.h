@@ -185,6 +185,10 @@ struct store_run_end {
 	const char *tail;        /* may be NULL */
 	const char *error;       /* may be NULL */
 	const char *log_path;    /* may be NULL */
+	/* Optional: a run to create in the same transaction (a retry), under
+	 * the same rules as store_run_create; its result in *retry_out. */
+	const struct store_run_new *retry;
+	struct store_run_created *retry_out;
 };
 
 /*

@@ -139,8 +139,10 @@ static int live_task(struct store *st, const char *name, struct store__task *t)
 	return rc == 0 || t->removed ? -ENOENT : 0;
 }
 
-int store_run_create(struct store *st, const struct store_run_new *rn,
-		     struct store_run_created *out)
+/* store_run_create inside a transaction the caller opened (and commits or
+ * rolls back on error). */
+static int run_create_tx(struct store *st, const struct store_run_new *rn,
+			 struct store_run_created *out)
 {
 	struct store__task t;
 	uint64_t active = 0, pending = 0, blocking;
@@ -150,9 +152,6 @@ int store_run_create(struct store *st, const struct store_run_new *rn,
 	if (!rn->task || !reason_valid(rn->reason) ||
 	    (rn->overlap != OVERLAP_SKIP && rn->overlap != OVERLAP_QUEUE))
 		return -EINVAL;
-	ret = db_begin(st->db);
-	if (ret)
-		return ret;
 	ret = live_task(st, rn->task, &t);
 	if (ret)
 		goto fail;
@@ -212,16 +211,30 @@ int store_run_create(struct store *st, const struct store_run_new *rn,
 	ret = set_cursor(st, t.id, rn->cursor_s);
 	if (ret)
 		goto fail;
-	ret = store__commit(st);
-	if (ret)
-		goto fail;
 	out->token = row.token;
 	out->state = row.state;
 	return 0;
 fail:
-	db_rollback(st->db);
 	out->run_id = 0;
 	out->token = 0;
+	return ret;
+}
+
+int store_run_create(struct store *st, const struct store_run_new *rn,
+		     struct store_run_created *out)
+{
+	memset(out, 0, sizeof(*out));
+	int ret = db_begin(st->db);
+	if (ret)
+		return ret;
+	ret = run_create_tx(st, rn, out);
+	if (ret == 0)
+		ret = store__commit(st);
+	if (ret) {
+		db_rollback(st->db);
+		out->run_id = 0;
+		out->token = 0;
+	}
 	return ret;
 }
 
@@ -483,6 +496,12 @@ int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char 
 	ret = rc ? store__err(st, rc, "bind end") : store__exec(st, s, "end run");
 	if (ret)
 		goto fail;
+	if (end->retry) {
+		/* The retry exists as soon as the failure does: no crash between. */
+		ret = run_create_tx(st, end->retry, end->retry_out);
+		if (ret)
+			goto fail;
+	}
 	return store__commit(st);
 fail:
 	db_rollback(st->db);

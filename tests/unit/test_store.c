@@ -1064,3 +1064,37 @@ Test(store, state_survives_reopen)
 	struct store_run_created c;
 	cr_assert_eq(create_rc("a", OVERLAP_SKIP, false, 0, &c), -EBUSY);
 }
+
+/* A retry is created in the transaction that records the failure: after
+ * store_run_end returns, the retry exists (pending, next token, its
+ * backoff), and a duplicate end report creates nothing more. */
+Test(store, end_with_retry_creates_it_atomically)
+{
+	put_task("r", OVERLAP_SKIP);
+	struct store_run_created a = new_active("r", OVERLAP_SKIP, "n1");
+	struct store_run_new retry = {
+		.task = "r", .reason = REASON_RETRY, .scheduled_for = NOW_S, .attempt = 2,
+		.overlap = OVERLAP_SKIP, .record_skip = true, .now_ms = NOW_MS + 200,
+		.not_before_ms = NOW_MS + 5000,
+	};
+	struct store_run_created out = {0};
+	struct store_run_end end = {.state = RUN_FAILED, .exit_code = 3, .finished_ms = NOW_MS + 100,
+				    .retry = &retry, .retry_out = &out};
+	bool already = true;
+	cr_assert_eq(store_run_end(st, a.run_id, a.token, "n1", &end, &already), 0);
+	cr_assert_not(already);
+	cr_assert_eq(out.state, RUN_PENDING);
+	cr_assert_gt(out.token, a.token);
+	struct store_run g = get(out.run_id);
+	cr_assert_eq(g.state, RUN_PENDING);
+	cr_assert_eq(g.reason, REASON_RETRY);
+	cr_assert_eq(g.attempt, 2);
+	cr_assert_eq(g.not_before_ms, NOW_MS + 5000);
+	cr_assert_eq(get(a.run_id).state, RUN_FAILED);
+
+	struct store_run_created again = {0};
+	end.retry_out = &again;
+	cr_assert_eq(store_run_end(st, a.run_id, a.token, "n1", &end, &already), 0);
+	cr_assert(already);
+	cr_assert_eq(again.run_id, 0, "a duplicate report created a second retry");
+}
