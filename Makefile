@@ -6,6 +6,7 @@
 #   make demo       a local cluster on loopback with examples/ (Ctrl-C stops it)
 #   make deps       install the Debian packages the build needs
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
+#   make model      check the Promela model of the protocol with spin
 #   make install    copy the binaries to $(DESTDIR)$(PREFIX)/bin
 
 CC       ?= cc
@@ -38,7 +39,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
 
 PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
 
-.PHONY: all check unit integration sanitize demo deps fuzz install clean format
+.PHONY: all check unit integration sanitize demo deps fuzz model install clean format
 
 all: $(PROGS)
 
@@ -100,6 +101,11 @@ demo: all
 
 deps:
 	@scripts/install-deps.sh
+
+# The protocol model (tests/model): the safety and progress checks must
+# pass, and the build without the fence check must be caught.
+model:
+	tests/model/check.sh --all
 
 # One libFuzzer target per decoder (tests/fuzz); FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30

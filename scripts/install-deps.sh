@@ -6,7 +6,7 @@
 #   build:  gcc, make, libsqlite3-dev, libsodium-dev
 #   tests:  libcriterion-dev (unit tests), python3 (JSON checks in the
 #           integration tests), util-linux (flock), procps (pgrep/pkill),
-#           tzdata (time zone tests), iproute2 (later: fault lab)
+#           tzdata (time zone tests), spin (the protocol model)
 set -eu
 need=""
 have_header() { printf '#include <%s>\n' "$1" | cc -E -x c - >/dev/null 2>&1; }
@@ -25,6 +25,7 @@ have_cmd python3 || need="$need python3"
 have_cmd flock || need="$need util-linux"
 have_cmd pgrep || need="$need procps"
 [ -f /usr/share/zoneinfo/Europe/Berlin ] || need="$need tzdata"
+have_cmd spin || need="$need spin"
 
 if [ -z "$need" ]; then
 	echo "install-deps: everything needed is installed"

@@ -1,12 +1,13 @@
 #!/bin/sh
 # test.sh - every test: installs what is missing, builds, runs the unit and
 # integration tests, then the whole suite again under AddressSanitizer and
-# UndefinedBehaviorSanitizer.  This is the README's test command and what
-# CI runs.
+# UndefinedBehaviorSanitizer, and checks the protocol model with spin.
+# This is the README's test command and what CI runs.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 make -j2 all
 make check
 make sanitize
-echo "all tests passed (plain and sanitized)"
+make model
+echo "all tests passed (plain, sanitized, and the protocol model)"
