@@ -11,7 +11,7 @@
  *    4 LEASE      u64 hb_seq   u32 lease_ms runs(32)
  *    5 DISPATCH   u64 run_id u64 token u32 attempt i64 scheduled_for
  *                 u32 timeout_ms u32 lease_ms u8 reason str task(63)
- *                 str command(900) str node(63)
+ *                 str command(900) str node(63) u64 incarnation
  *    6 ACCEPT     u64 run_id u64 token
  *    7 REJECT     u64 run_id u64 token u8 code str reason(200)
  *    8 STARTED    u64 run_id u64 token i64 started_at_ms u32 pid
@@ -295,6 +295,7 @@ static void enc_dispatch(struct wenc *w, const struct wire_msg *m)
 	put_str(w, d->task, WIRE_NAME_MAX);
 	put_str(w, d->command, WIRE_COMMAND_MAX);
 	put_str(w, d->node, WIRE_NAME_MAX);
+	put_u64(w, d->incarnation);
 }
 
 static void dec_dispatch(struct wdec *r, struct wire_msg *m)
@@ -310,6 +311,7 @@ static void dec_dispatch(struct wdec *r, struct wire_msg *m)
 	get_str(r, d->task, WIRE_NAME_MAX);
 	get_str(r, d->command, WIRE_COMMAND_MAX);
 	get_str(r, d->node, WIRE_NAME_MAX);
+	d->incarnation = get_u64(r);
 }
 
 static void enc_ref(struct wenc *w, const struct wire_msg *m)
@@ -552,7 +554,7 @@ static const struct wire_codec codecs[WIRE_TYPE_MAX + 1] = {
 _Static_assert(STR(WIRE_NAME_MAX) + 4 + STR(WIRE_LABELS_MAX) + 4 <= WIRE_BODY_MAX, "HELLO");
 _Static_assert(STR(WIRE_NAME_MAX) + 4 + RUNS <= WIRE_BODY_MAX, "HEARTBEAT");
 _Static_assert(8 + 8 + 4 + 8 + 4 + 4 + 1 + STR(WIRE_NAME_MAX) + STR(WIRE_COMMAND_MAX)
-		       + STR(WIRE_NAME_MAX) + 80 <= 1200, "DISPATCH fits a 1200-byte datagram");
+		       + STR(WIRE_NAME_MAX) + 8 + 80 <= 1200, "DISPATCH fits a 1200-byte datagram");
 _Static_assert(8 + 8 + 1 + 4 + 4 + 8 + 8 + STR(WIRE_TAIL_MAX) + STR(WIRE_ERROR_MAX)
 		       + STR(WIRE_PATH_MAX) <= WIRE_BODY_MAX, "ENDED");
 _Static_assert(8 + 4 + 1 + 1 + 2 * WIRE_CTL_ARGC_MAX + WIRE_CTL_ARGS_MAX <= WIRE_BODY_MAX,

@@ -107,6 +107,7 @@ struct wire_dispatch {
 	char task[WIRE_NAME_MAX + 1];
 	char command[WIRE_COMMAND_MAX + 1];
 	char node[WIRE_NAME_MAX + 1]; /* the worker it is for: others drop it */
+	uint64_t incarnation;    /* ...in this life: a later life drops it */
 };
 
 struct wire_run_ref {        /* ACCEPT, CANCEL */

@@ -131,11 +131,12 @@ static void on_hello(struct sched *s, const struct net_msg *nm)
 		log_info("worker %s at %s: %d slot(s), labels '%s'%s", w->name, addr, w->slots,
 			 labels, restarted ? " (restarted)" : "");
 	}
-	/* Dispatches that waited for this worker's address go out now. */
+	/* Messages waiting for this worker go to its address now; dispatches
+	 * are written anew for this incarnation (a worker drops a DISPATCH
+	 * meant for an earlier life of itself). */
 	outbox_readdress(s->outbox, w->name, &w->addr);
 	for (size_t i = 0; i < s->nruns; i++)
-		if (s->runs[i].state == RUN_DISPATCHED && strcmp(s->runs[i].node, w->name) == 0 &&
-		    !outbox_pending(s->outbox, WIRE_DISPATCH, s->runs[i].run_id))
+		if (s->runs[i].state == RUN_DISPATCHED && strcmp(s->runs[i].node, w->name) == 0)
 			sched_send_dispatch(s, &s->runs[i]);
 	struct wire_msg m = {.type = WIRE_WELCOME};
 	m.u.welcome.sched_incarnation = s->incarnation;

@@ -149,6 +149,14 @@ static void on_dispatch(struct agent *a, const struct net_msg *nm)
 			  (unsigned long long)d->run_id, d->node);
 		return;
 	}
+	if (d->incarnation != a->incarnation) {
+		/* Sent to an earlier life of ours (before a restart, or before a
+		 * fence): the scheduler resends it to this one after our HELLO. */
+		log_info("DISPATCH of run %llu is for incarnation %llu, we are %llu; dropped",
+			 (unsigned long long)d->run_id, (unsigned long long)d->incarnation,
+			 (unsigned long long)a->incarnation);
+		return;
+	}
 	if (wstore_get(a->ws, d->run_id, &w) == 0 &&
 	    !(w.phase == WRUN_REJECTED && d->token > w.token)) {
 		answer_known(a, &w);

@@ -72,6 +72,7 @@ static void build_dispatch(struct wire_msg *m)
 	fill(d->task, WIRE_NAME_MAX, 't');
 	fill(d->command, WIRE_COMMAND_MAX, 'c');
 	fill(d->node, WIRE_NAME_MAX, 'n');
+	d->incarnation = UINT64_MAX - 1;
 }
 
 static void build_ref(struct wire_msg *m)
@@ -233,6 +234,7 @@ static void check_same(const struct wire_msg *a, const struct wire_msg *b)
 		cr_assert_str_eq(a->u.dispatch.task, b->u.dispatch.task);
 		cr_assert_str_eq(a->u.dispatch.command, b->u.dispatch.command);
 		cr_assert_str_eq(a->u.dispatch.node, b->u.dispatch.node);
+		cr_assert_eq(a->u.dispatch.incarnation, b->u.dispatch.incarnation);
 		break;
 	case WIRE_ACCEPT:
 	case WIRE_CANCEL:
