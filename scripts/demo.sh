@@ -5,7 +5,7 @@
 # lives under var/demo; Ctrl-C stops every process cleanly.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh build
 make -j2 all >/dev/null
 D=var/demo
 CONF=examples/cluster.conf

@@ -7,7 +7,11 @@
 #   tests:  libcriterion-dev (unit tests), python3 (JSON checks in the
 #           integration tests), util-linux (flock), procps (pgrep/pkill),
 #           tzdata (time zone tests), spin (the protocol model)
+#
+#   install-deps.sh          everything (build and tests)
+#   install-deps.sh build    only what building and running needs (demo)
 set -eu
+mode=${1:-all}
 need=""
 have_header() { printf '#include <%s>\n' "$1" | cc -E -x c - >/dev/null 2>&1; }
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -17,15 +21,21 @@ have_cmd make || need="$need make"
 if have_cmd cc; then
 	have_header sqlite3.h || need="$need libsqlite3-dev"
 	have_header sodium.h || need="$need libsodium-dev"
-	have_header criterion/criterion.h || need="$need libcriterion-dev"
 else
-	need="$need libsqlite3-dev libsodium-dev libcriterion-dev"
+	need="$need libsqlite3-dev libsodium-dev"
 fi
-have_cmd python3 || need="$need python3"
-have_cmd flock || need="$need util-linux"
-have_cmd pgrep || need="$need procps"
 [ -f /usr/share/zoneinfo/Europe/Berlin ] || need="$need tzdata"
-have_cmd spin || need="$need spin"
+if [ "$mode" != build ]; then
+	if have_cmd cc; then
+		have_header criterion/criterion.h || need="$need libcriterion-dev"
+	else
+		need="$need libcriterion-dev"
+	fi
+	have_cmd python3 || need="$need python3"
+	have_cmd flock || need="$need util-linux"
+	have_cmd pgrep || need="$need procps"
+	have_cmd spin || need="$need spin"
+fi
 
 if [ -z "$need" ]; then
 	echo "install-deps: everything needed is installed"
