@@ -316,6 +316,8 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 	}
 	if (r) {
 		r->cancel_requested = true;
+		/* No more DISPATCH: the CANCEL makes the worker refuse or stop it. */
+		outbox_ack(s->outbox, WIRE_DISPATCH, r->run_id);
 		sched_send_cancel(s, r);
 	}
 	return result(out, a->json, 0, extra,

@@ -119,6 +119,7 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	if (r->cancel_requested) {
 		/* Cancelled before the worker answered: tell it to refuse the run
 		 * rather than to start it (it leaves a tombstone and a REJECT). */
+		outbox_ack(s->outbox, WIRE_DISPATCH, r->run_id);
 		sched_send_cancel(s, r);
 		return;
 	}

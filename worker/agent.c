@@ -32,7 +32,7 @@ static void send_hello(struct agent *a)
 {
 	struct wire_msg m = {.type = WIRE_HELLO};
 	snprintf(m.u.hello.name, sizeof(m.u.hello.name), "%s", a->opt.name);
-	m.u.hello.slots = (uint32_t)a->opt.slots;
+	m.u.hello.slots = a->stopping ? 0 : (uint32_t)a->opt.slots;
 	snprintf(m.u.hello.labels, sizeof(m.u.hello.labels), "%s", a->opt.labels);
 	send_sched(a, &m, NULL);
 	a->last_hello = clock_mono_ms();
@@ -145,14 +145,14 @@ static void on_dispatch(struct agent *a, const struct net_msg *nm)
 	struct wrun w;
 	if (strcmp(d->node, a->opt.name) != 0) {
 		/* Meant for a worker that had our address before us. */
-		log_warnx("DISPATCH of run %llu is for worker '%s', not us; dropped",
+		log_debug("DISPATCH of run %llu is for worker '%s', not us; dropped",
 			  (unsigned long long)d->run_id, d->node);
 		return;
 	}
 	if (d->incarnation != a->incarnation) {
 		/* Sent to an earlier life of ours (before a restart, or before a
 		 * fence): the scheduler resends it to this one after our HELLO. */
-		log_info("DISPATCH of run %llu is for incarnation %llu, we are %llu; dropped",
+		log_debug("DISPATCH of run %llu is for incarnation %llu, we are %llu; dropped",
 			 (unsigned long long)d->run_id, (unsigned long long)d->incarnation,
 			 (unsigned long long)a->incarnation);
 		return;
@@ -221,11 +221,19 @@ static void on_cancel(struct agent *a, const struct net_msg *nm)
 		return;
 	}
 	struct wrun w;
-	if (wstore_get(a->ws, c->run_id, &w) == 0)
-		return; /* finished earlier; its end was acknowledged */
-	/* Never seen: make sure a late DISPATCH of it is never started. */
 	struct wire_dispatch d = {.run_id = c->run_id, .token = c->token};
 	snprintf(d.task, sizeof(d.task), "?");
+	if (wstore_get(a->ws, c->run_id, &w) == 0) {
+		if (w.phase != WRUN_REJECTED)
+			return; /* finished earlier; its end was acknowledged */
+		if (w.token >= c->token) {
+			answer_known(a, &w); /* refused already: say so again */
+			return;
+		}
+		/* Refused under an older token: the tombstone moves up below. */
+		snprintf(d.task, sizeof(d.task), "%s", w.task);
+	}
+	/* Make sure a late DISPATCH of it is never started. */
 	reject_new(a, &d, REJECT_CANCELLED, "cancelled before it arrived");
 }
 

@@ -34,6 +34,8 @@
 
 extern char **environ;
 
+static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid, pid_t *pgid_out);
+
 struct agent_run *agent_run_find(struct agent *a, uint64_t run_id)
 {
 	for (size_t i = 0; i < a->nruns; i++)
@@ -329,9 +331,11 @@ void agent_check_runs(struct agent *a)
 	for (size_t i = 0; i < a->nruns; i++) {
 		struct agent_run *r = &a->runs[i];
 		if (r->draining) {
-			if (exec_group_alive(r->drain_pgid))
-				exec_kill_group(r->drain_pgid, SIGKILL);
-			else
+			/* Only processes that carry this run's environment count
+			 * (zombies have none, and the group id may be reused once
+			 * it is empty): kill them; none left, the run is over. */
+			if (!exec_group_alive(r->drain_pgid) ||
+			    kill_by_env(a, &r->w, r->drain_pgid, NULL) == 0)
 				end_run(a, r, r->pend_state, r->pend_code, r->pend_sig, r->pend_error);
 			continue;
 		}
@@ -363,8 +367,12 @@ void agent_check_runs(struct agent *a)
  * repeat across clusters sharing a host, so the checkpoint path (log_dir
  * and task, as agent_spawn sets it) must match too; pgid > 0 also
  * requires that process group. */
-static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid)
+static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid, pid_t *pgid_out)
 {
+	size_t envcap = 16384;
+	char *envbuf = malloc(envcap);
+	if (!envbuf)
+		return 0;
 	char want_run[64], want_node[128], want_ckpt[WSTORE_PATH_MAX + 64];
 	snprintf(want_run, sizeof(want_run), "SCHED_RUN_ID=%llu", (unsigned long long)w->run_id);
 	snprintf(want_node, sizeof(want_node), "SCHED_NODE=%s", a->opt.name);
@@ -380,19 +388,28 @@ static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid)
 		long pid = strtol(de->d_name, &end, 10);
 		if (*end || pid <= 0 || (pgid > 0 && getpgid((pid_t)pid) != pgid))
 			continue;
-		char path[64], env[8192];
+		char path[64];
 		snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		/* Our SCHED_ variables come first (task_env), so the start of
-		 * the environment is enough, however large the rest is. */
-		ssize_t n = read(fd, env, sizeof(env) - 1);
+		/* The whole environment: shells reorder it, so our variables
+		 * are not always first in the processes a task starts. */
+		ssize_t n = 0, got;
+		while ((got = read(fd, envbuf + n, envcap - 1 - (size_t)n)) > 0) {
+			n += got;
+			if ((size_t)n + 1 >= envcap) {
+				char *nb = envcap < (1u << 24) ? realloc(envbuf, envcap * 2) : NULL;
+				if (!nb)
+					break;
+				envbuf = nb;
+				envcap *= 2;
+			}
+		}
 		close(fd);
 		if (n <= 0)
 			continue;
-		while (n > 0 && env[n - 1] != '\0')
-			n--; /* drop a variable cut in the middle */
+		char *env = envbuf;
 		bool run = false, node = false, ckpt = false;
 		for (ssize_t off = 0; off < n; off += (ssize_t)strlen(env + off) + 1) {
 			env[n] = '\0';
@@ -401,11 +418,14 @@ static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid)
 			ckpt |= strcmp(env + off, want_ckpt) == 0;
 		}
 		if (run && node && ckpt) {
+			if (pgid_out && *pgid_out <= 0)
+				*pgid_out = getpgid((pid_t)pid);
 			kill((pid_t)pid, SIGKILL);
 			killed++;
 		}
 	}
 	closedir(d);
+	free(envbuf);
 	return killed;
 }
 
@@ -420,10 +440,17 @@ static int reconcile_one(void *arg, const struct wrun *w)
 	char why[WSTORE_ERROR_MAX + 1];
 	int sig = 0;
 	if (w->phase == WRUN_ACCEPTED) {
-		int n = kill_by_env(a, w, 0);
+		pid_t found_pgid = 0;
+		int n = kill_by_env(a, w, 0, &found_pgid);
 		snprintf(why, sizeof(why),
 			 "workerd restarted between accepting and recording the start; %s",
 			 n ? "its processes were killed" : "whether the command ran is unknown");
+		if (n && found_pgid > 1) {
+			/* A process of the run holds that group: it is ours. */
+			log_warnx("run %llu of %s: %s", (unsigned long long)w->run_id, w->task, why);
+			end_when_gone(a, r, found_pgid, RUN_FAILED, -1, 0, why);
+			return 0;
+		}
 	} else if (w->pid > 0 && exec_same_process(w->pid, w->proc_start)) {
 		/* The leader is ours, so is its group: end once it is gone. */
 		log_warnx("run %llu of %s: killing it, workerd restarted while it ran",
@@ -436,7 +463,7 @@ static int reconcile_one(void *arg, const struct wrun *w)
 		 * group (a background process) may live on; it must not overlap
 		 * the task's next run.  The pgid alone could have been reused, so
 		 * only processes of that group with the run's environment go. */
-		int n = w->phase == WRUN_RUNNING && w->pid > 1 ? kill_by_env(a, w, w->pid) : 0;
+		int n = w->phase == WRUN_RUNNING && w->pid > 1 ? kill_by_env(a, w, w->pid, NULL) : 0;
 		snprintf(why, sizeof(why),
 			 "exit status unknown: the task ended while workerd was not running%s",
 			 n ? "; processes it left behind were killed at the restart" : "");
@@ -474,8 +501,10 @@ void agent_purge_logs(struct agent *a)
 			continue;
 		struct dirent *f;
 		while ((f = readdir(d))) {
-			size_t n = strlen(f->d_name);
-			if (n < 5 || strcmp(f->d_name + n - 4, ".log") != 0)
+			/* Only our own files, RUN_ID.log, and never a live run's. */
+			char *end;
+			unsigned long long id = strtoull(f->d_name, &end, 10);
+			if (end == f->d_name || strcmp(end, ".log") != 0 || agent_run_find(a, id))
 				continue;
 			struct stat st;
 			if (fstatat(dirfd(d), f->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

@@ -34,7 +34,7 @@ wait_for 5 "run $run_id dispatched to w1" sh -c \
 kill -KILL "$W1_PID"
 # Another worker takes w1's address; the dispatch retransmissions reach it.
 "$BIN/workerd" -c "$T/cluster.conf" --name intruder --listen "127.0.0.1:$((BASE_PORT + 1))" \
-	--db "$T/intruder.db" >>"$T/intruder.log" 2>&1 &
+	--db "$T/intruder.db" --log-level debug >>"$T/intruder.log" 2>&1 &
 INTRUDER=$!
 PIDS="$PIDS $INTRUDER"
 disown $INTRUDER
