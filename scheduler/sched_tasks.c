@@ -210,12 +210,14 @@ static void skip_missed(struct sched *s, struct sched_task *t, int64_t upto, int
 		char a[40], b[40];
 		cron_format_time(first_f, "UTC", a, sizeof(a));
 		cron_format_time(last_unrowed, "UTC", b, sizeof(b));
-		store_event(s->store, now_ms, "catch_up", t->def.name, 0, NULL,
-			    "%lld more fire times, from %s to %s, were missed (%s); the %lld "
-			    "after them are recorded as skipped runs",
-			    (long long)skip_first, a, b, why, (long long)rows);
-		if (store_task_set_cursor(s->store, t->def.name, last_unrowed) < 0)
-			return;
+		char msg[512];
+		snprintf(msg, sizeof(msg),
+			 "%lld more fire times, from %s to %s, were missed (%s); the %lld after "
+			 "them are recorded as skipped runs",
+			 (long long)skip_first, a, b, why, (long long)rows);
+		if (store_task_set_cursor_noted(s->store, t->def.name, last_unrowed, now_ms,
+						"catch_up", msg) < 0)
+			return; /* nothing written: retried later */
 		t->cursor = last_unrowed;
 	}
 	for (f = t->cursor; cron_next(&t->def.cron, f, &f) == 0 && f <= upto;) {

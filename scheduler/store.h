@@ -63,6 +63,10 @@ int store_task_set_paused(struct store *st, const char *task, bool paused);
 
 /* Advance the cursor without creating a run (e.g. while paused). */
 int store_task_set_cursor(struct store *st, const char *task, int64_t cursor_s);
+/* The same, with an event (kind, message) in the same transaction: the
+ * record of what the cursor moved over cannot be lost or doubled. */
+int store_task_set_cursor_noted(struct store *st, const char *task, int64_t cursor_s,
+				int64_t now_ms, const char *kind, const char *message);
 
 /* A task row for listings: definition summary, state and last run. */
 struct store_task_row {

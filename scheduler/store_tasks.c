@@ -343,6 +343,12 @@ fail:
  * or passed over while paused) must never be scheduled again. */
 int store_task_set_cursor(struct store *st, const char *task, int64_t cursor_s)
 {
+	return store_task_set_cursor_noted(st, task, cursor_s, 0, NULL, NULL);
+}
+
+int store_task_set_cursor_noted(struct store *st, const char *task, int64_t cursor_s,
+				int64_t now_ms, const char *kind, const char *message)
+{
 	struct store__task t;
 	int ret = db_begin(st->db);
 	if (ret)
@@ -356,6 +362,8 @@ int store_task_set_cursor(struct store *st, const char *task, int64_t cursor_s)
 	int rc = sqlite3_bind_int64(s, 1, t.id);
 	rc |= sqlite3_bind_int64(s, 2, cursor_s);
 	ret = rc ? store__err(st, rc, "bind cursor") : store__exec(st, s, "set cursor");
+	if (ret == 0 && kind)
+		ret = store__event_add(st, now_ms, kind, task, 0, NULL, message);
 	if (ret)
 		goto fail;
 	return store__commit(st);
