@@ -410,22 +410,35 @@ fail:
 	return ret;
 }
 
+/*
+ * Open the write transaction for a worker's report about run_id and read
+ * the run.  0 with the transaction open and *p filled; otherwise the
+ * transaction is already rolled back: -ENOENT (no such run), -ESTALE (not
+ * this node's run or not this token), or another -errno.
+ */
+static int begin_report(struct store *st, uint64_t run_id, uint64_t token, const char *node,
+			struct run_peek *p)
+{
+	int ret = db_begin(st->db);
+	if (ret)
+		return ret;
+	ret = run_peek(st, run_id, p);
+	if (ret == 0)
+		ret = -ENOENT;
+	else if (ret > 0)
+		ret = report_matches(p, token, node) ? 0 : -ESTALE;
+	if (ret)
+		db_rollback(st->db);
+	return ret;
+}
+
 int store_run_started(struct store *st, uint64_t run_id, uint64_t token, const char *node,
 		      int64_t started_ms)
 {
 	struct run_peek p;
-	int ret = db_begin(st->db);
+	int ret = begin_report(st, run_id, token, node, &p);
 	if (ret)
 		return ret;
-	ret = run_peek(st, run_id, &p);
-	if (ret == 0)
-		ret = -ENOENT;
-	if (ret < 0)
-		goto fail;
-	if (!report_matches(&p, token, node)) {
-		ret = -ESTALE;
-		goto fail;
-	}
 	if (p.state != RUN_DISPATCHED) {
 		/* Already running or ended (a retransmission), or being fenced:
 		 * the fence decides, not a late "started". */
@@ -462,18 +475,9 @@ int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char 
 	*already = false;
 	if (!end_state_valid(end->state))
 		return -EINVAL;
-	int ret = db_begin(st->db);
+	int ret = begin_report(st, run_id, token, node, &p);
 	if (ret)
 		return ret;
-	ret = run_peek(st, run_id, &p);
-	if (ret == 0)
-		ret = -ENOENT;
-	if (ret < 0)
-		goto fail;
-	if (!report_matches(&p, token, node)) {
-		ret = -ESTALE;
-		goto fail;
-	}
 	if (run_state_terminal(p.state)) {
 		*already = true;
 		db_rollback(st->db);
