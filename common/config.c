@@ -127,9 +127,13 @@ int config_check(const struct config *c, config_schema schema, char *err, size_t
 		char full[256];
 		snprintf(full, sizeof(full), "%s.%s", c->e[i].section, c->e[i].key);
 		int known = 0;
-		for (size_t k = 0; schema[k]; k++)
-			if (strcmp(schema[k], full) == 0)
+		for (size_t k = 0; schema[k]; k++) {
+			/* "section.*": the section's owner checks its keys itself */
+			size_t sl = strlen(c->e[i].section);
+			if (strcmp(schema[k], full) == 0 ||
+			    (strncmp(schema[k], full, sl + 1) == 0 && strcmp(schema[k] + sl + 1, "*") == 0))
 				known = 1;
+		}
 		if (!known) {
 			snprintf(err, errlen, "%s: %s: unknown key", c->e[i].origin, full);
 			return -EINVAL;

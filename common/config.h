@@ -40,7 +40,9 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 const char *config_get(const struct config *c, const char *section, const char *key,
 		       const char **origin);
 
-/* Every key must be listed in schema; -EINVAL naming origin and key otherwise. */
+/* Every key must be listed in schema; -EINVAL naming origin and key otherwise.
+ * An entry "section.*" admits every key of that section (its owner then
+ * checks them, e.g. gossip_options_load). */
 int config_check(const struct config *c, config_schema schema, char *err, size_t errlen);
 
 /* Typed getters: def when unset; -EINVAL with "origin: section.key: why". */

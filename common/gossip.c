@@ -8,6 +8,8 @@
 #include "gossip.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,3 +136,78 @@ int gossip_on_message(struct gossip *g, const struct net_msg *m)
 }
 
 struct swim *gossip_swim(struct gossip *g) { return g->swim; }
+
+/* [gossip] keys: durations (ms fields) and counts, with their bounds. */
+static const struct {
+	const char *key;
+	bool duration;
+	size_t off;
+	long max;
+} gossip_keys[] = {
+	{"probe_interval", true, offsetof(struct swim_config, probe_interval_ms), 60000},
+	{"probe_timeout", true, offsetof(struct swim_config, probe_timeout_ms), 60000},
+	{"indirect_probes", false, offsetof(struct swim_config, indirect_k), SWIM_K_MAX},
+	{"suspicion_mult", false, offsetof(struct swim_config, suspicion_mult), 100},
+	{"suspicion_max_mult", false, offsetof(struct swim_config, suspicion_max_mult), 100},
+	{"suspicion_confirmations", false, offsetof(struct swim_config, suspicion_k), SWIM_K_MAX},
+	{"retransmit_mult", false, offsetof(struct swim_config, retransmit_mult), 100},
+	{"gossip_interval", true, offsetof(struct swim_config, gossip_interval_ms), 60000},
+	{"gossip_fanout", false, offsetof(struct swim_config, gossip_fanout), 16},
+	{"lhm_max", false, offsetof(struct swim_config, lhm_max), 64},
+	{"join_retry", true, offsetof(struct swim_config, join_retry_ms), 3600000},
+	{"dead_probe", true, offsetof(struct swim_config, dead_probe_ms), 3600000},
+	{"reclaim", true, offsetof(struct swim_config, reclaim_ms), 86400000},
+};
+
+int gossip_options_load(const struct config *cfg, struct swim_config *out, char *err,
+			size_t errlen)
+{
+	swim_config_default(out);
+	size_t nkeys = sizeof(gossip_keys) / sizeof(gossip_keys[0]);
+	for (size_t i = 0; i < cfg->n; i++) {
+		if (strcmp(cfg->e[i].section, "gossip") != 0)
+			continue;
+		size_t k = 0;
+		while (k < nkeys && strcmp(gossip_keys[k].key, cfg->e[i].key) != 0)
+			k++;
+		if (k == nkeys) {
+			snprintf(err, errlen, "%s: gossip.%s: unknown key", cfg->e[i].origin,
+				 cfg->e[i].key);
+			return -EINVAL;
+		}
+	}
+	for (size_t k = 0; k < nkeys; k++) {
+		uint32_t *field = (uint32_t *)((char *)out + gossip_keys[k].off);
+		const char *origin = "default";
+		config_get(cfg, "gossip", gossip_keys[k].key, &origin);
+		if (gossip_keys[k].duration) {
+			int64_t ms;
+			if (config_duration_ms(cfg, "gossip", gossip_keys[k].key, *field, &ms, err,
+					       errlen) < 0)
+				return -EINVAL;
+			if (ms < 0 || ms > gossip_keys[k].max) {
+				snprintf(err, errlen, "%s: gossip.%s: must be at most %ld ms", origin,
+					 gossip_keys[k].key, gossip_keys[k].max);
+				return -EINVAL;
+			}
+			*field = (uint32_t)ms;
+		} else {
+			long v;
+			if (config_int(cfg, "gossip", gossip_keys[k].key, (long)*field, 0,
+				       gossip_keys[k].max, &v, err, errlen) < 0)
+				return -EINVAL;
+			*field = (uint32_t)v;
+		}
+	}
+	if (out->probe_interval_ms == 0 || out->probe_timeout_ms == 0 ||
+	    out->probe_timeout_ms >= out->probe_interval_ms || out->suspicion_mult == 0 ||
+	    out->suspicion_max_mult == 0 || out->retransmit_mult == 0 || out->join_retry_ms == 0 ||
+	    out->gossip_interval_ms == 0) {
+		snprintf(err, errlen,
+			 "gossip: probe_timeout (%u ms) must be above 0 and below probe_interval "
+			 "(%u ms); intervals and multipliers must be above 0",
+			 out->probe_timeout_ms, out->probe_interval_ms);
+		return -EINVAL;
+	}
+	return 0;
+}

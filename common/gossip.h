@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "loop.h"
 #include "net.h"
 #include "swim.h"
@@ -33,6 +34,15 @@ struct gossip_config {
 	void (*on_change)(void *ctx, const struct swim_member *m, enum swim_state old_state);
 	void *ctx;
 };
+
+/*
+ * The [gossip] section of a daemon's config into *out (LAN defaults for
+ * what is unset; see docs/membership.md for every key and the detection
+ * time the defaults give).  Unknown keys and bad values are refused with
+ * "origin: gossip.key: why".  0 or -EINVAL.
+ */
+int gossip_options_load(const struct config *cfg, struct swim_config *out, char *err,
+			size_t errlen);
 
 /* Create the member and arm its timer.  0 or -errno. */
 int gossip_new(const struct gossip_config *cfg, struct gossip **out)

@@ -52,6 +52,10 @@ enum wire_lease_verdict {
 	LEASE_OK = 1,         /* keep running; lease extended */
 	LEASE_UNKNOWN = 2,    /* scheduler has no such active run on you: stop */
 	LEASE_CANCEL = 3,     /* operator cancelled it: stop */
+	LEASE_HOLD = 4,       /* your node is being fenced: not renewed, keep
+				 running until the lease ends (then self-fence) */
+	LEASE_LOST = 5,       /* your node was fenced: the run is lost; kill it
+				 and report it lost (never resume it) */
 };
 
 /* Reject codes. */

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "gossip.h"
 
 static char dir[64];
 static char err[512];
@@ -556,4 +557,61 @@ Test(cli, config_after_a_positional_is_not_loaded)
 	cr_assert_null(cp, "-c after the positional '-' was taken: %s", cp);
 	cr_assert_eq(c.n, 0, "the file after the positional was loaded");
 	config_free(&c);
+}
+
+/* ---- section wildcards and the [gossip] section ------------------------ */
+
+Test(config, section_wildcard_admits_only_its_section)
+{
+	static const char *const wild[] = {"worker.slots", "gossip.*", NULL};
+	struct config c;
+	config_init(&c);
+	cr_assert_eq(config_set(&c, "gossip", "probe_interval", "300ms", "--set"), 0);
+	cr_assert_eq(config_set(&c, "worker", "slots", "2", "--set"), 0);
+	cr_assert_eq(config_check(&c, wild, err, sizeof(err)), 0, "%s", err);
+	/* "gossipx" is another section, and "gossip" itself no key */
+	cr_assert_eq(config_set(&c, "gossipx", "probe_interval", "1s", "--set"), 0);
+	cr_assert_eq(config_check(&c, wild, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "gossipx.probe_interval"), "err: %s", err);
+	config_free(&c);
+}
+
+Test(config, gossip_options_defaults_values_and_errors)
+{
+	struct config c;
+	struct swim_config sc, def;
+	swim_config_default(&def);
+	config_init(&c);
+	cr_assert_eq(gossip_options_load(&c, &sc, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(memcmp(&sc, &def, sizeof(sc)), 0, "no key set must give the defaults");
+
+	cr_assert_eq(config_set(&c, "gossip", "probe_interval", "1s", "f.ini:3"), 0);
+	cr_assert_eq(config_set(&c, "gossip", "probe_timeout", "400ms", "f.ini:4"), 0);
+	cr_assert_eq(config_set(&c, "gossip", "indirect_probes", "5", "f.ini:5"), 0);
+	cr_assert_eq(gossip_options_load(&c, &sc, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sc.probe_interval_ms, 1000);
+	cr_assert_eq(sc.probe_timeout_ms, 400);
+	cr_assert_eq(sc.indirect_k, 5);
+	cr_assert_eq(sc.suspicion_mult, def.suspicion_mult);
+	config_free(&c);
+
+	static const struct {
+		const char *key, *value, *want;
+	} bad[] = {
+		{"probe_intervall", "1s", "gossip.probe_intervall: unknown key"},
+		{"indirect_probes", "9", "gossip.indirect_probes"},
+		{"probe_timeout", "soon", "gossip.probe_timeout"},
+		{"probe_timeout", "300ms", "below probe_interval"},
+		{"reclaim", "400d", "gossip.reclaim"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		config_init(&c);
+		cr_assert_eq(config_set(&c, "gossip", bad[i].key, bad[i].value, "g.ini:7"), 0);
+		err[0] = '\0';
+		cr_assert_eq(gossip_options_load(&c, &sc, err, sizeof(err)), -EINVAL, "%s=%s",
+			     bad[i].key, bad[i].value);
+		cr_assert(strstr(err, bad[i].want), "%s=%s: err '%s' lacks '%s'", bad[i].key,
+			  bad[i].value, err, bad[i].want);
+		config_free(&c);
+	}
 }
