@@ -105,8 +105,10 @@ static const char *const store_sql[SQ__COUNT] = {
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO UPDATE SET "
 		"addr = excluded.addr, slots = excluded.slots, labels = excluded.labels, "
 		"last_hello_ms = excluded.last_hello_ms",
+	[SQ_NODE_DRAIN] =
+		"UPDATE nodes SET drained_ms = ?2 WHERE name = ?1",
 	[SQ_NODES_LIST] =
-		"SELECT name, addr, slots, labels, first_seen_ms, last_hello_ms "
+		"SELECT name, addr, slots, labels, first_seen_ms, last_hello_ms, drained_ms "
 		"FROM nodes ORDER BY name",
 	[SQ_EVENT_INSERT] =
 		"INSERT INTO events (at_ms, kind, task, run_id, node, message) "
@@ -335,6 +337,31 @@ int store_node_upsert(struct store *st, const struct store_node *n)
 	rc |= sqlite3_bind_int64(s, 5, n->first_seen_ms ? n->first_seen_ms : n->last_hello_ms);
 	rc |= sqlite3_bind_int64(s, 6, n->last_hello_ms);
 	ret = rc ? store__err(st, rc, "bind node") : store__exec(st, s, "upsert node");
+	if (ret)
+		goto fail;
+	return store__commit(st);
+fail:
+	db_rollback(st->db);
+	return ret;
+}
+
+int store_node_set_drained(struct store *st, const char *name, int64_t drained_ms,
+			   int64_t now_ms)
+{
+	if (!name || !name[0] || strlen(name) > STORE_NODE_MAX || drained_ms < 0)
+		return -EINVAL;
+	int ret = db_begin(st->db);
+	if (ret)
+		return ret;
+	sqlite3_stmt *s = store__stmt(st, SQ_NODE_DRAIN);
+	int rc = store__bind_text(s, 1, name, STORE_NODE_MAX, false);
+	rc |= sqlite3_bind_int64(s, 2, drained_ms);
+	ret = rc ? store__err(st, rc, "bind drain") : store__exec(st, s, "drain node");
+	if (ret == 0 && sqlite3_changes(st->db) == 0)
+		ret = -ENOENT;
+	if (ret == 0)
+		ret = store__event_add(st, now_ms, drained_ms ? "node_drain" : "node_undrain", NULL,
+				       0, name, drained_ms ? "no new runs go to it" : "takes runs again");
 	if (ret)
 		goto fail;
 	return store__commit(st);

@@ -228,10 +228,15 @@ struct store_node {
 	int slots;
 	char labels[TASK_LABELS_MAX + 1];
 	int64_t first_seen_ms, last_hello_ms;
+	int64_t drained_ms;      /* when `schedctl drain` took it out; 0: not drained */
 };
 
-/* Insert or update a node on HELLO. */
+/* Insert or update a node on HELLO (drained_ms is left as it was). */
 int store_node_upsert(struct store *st, const struct store_node *n);
+/* Drain (drained_ms > 0: since then) or undrain (0) a known node, with a
+ * "node_drain"/"node_undrain" event.  -ENOENT: no such node. */
+int store_node_set_drained(struct store *st, const char *name, int64_t drained_ms,
+			   int64_t now_ms);
 typedef int (*store_node_cb)(void *arg, const struct store_node *n);
 int store_nodes_list(struct store *st, store_node_cb cb, void *arg);
 
@@ -383,12 +388,19 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 /*
  * The node is confirmed isolated, by "hook" (exit 0) or "operator"
  * (schedctl fence confirm): in one transaction the open request becomes
- * confirmed and every fencing run of node becomes lost.  *nlost (may be
+ * confirmed and every fencing run of node becomes lost, and for each lost
+ * run listed in retries (may be NULL) its retry is created under the
+ * rules of store_run_create (the result in retries[k].out).  *nlost (may be
  * NULL) receives how many.  Writes a "fence_confirm" event and a
  * "run_lost" event per run.  -ENOENT: no open request for node.
  */
+struct store_fence_retry {
+	uint64_t run_id;                /* a run of the node, fencing now */
+	struct store_run_new rn;        /* created if that run becomes lost */
+	struct store_run_created out;   /* run_id 0: not created (not lost) */
+};
 int store_fence_confirm(struct store *st, const char *node, const char *by, int64_t now_ms,
-			int *nlost);
+			struct store_fence_retry *retries, size_t nretries, int *nlost);
 
 /*
  * Call the fence off: node came back with the SAME incarnation before

@@ -509,7 +509,7 @@ static int close_request(struct fq *q, uint64_t id, const char *state, const cha
 }
 
 int store_fence_confirm(struct store *st, const char *node, const char *by, int64_t now_ms,
-			int *nlost)
+			struct store_fence_retry *retries, size_t nretries, int *nlost)
 {
 	struct fq q = {.st = st};
 	struct store__vec v = {.size = sizeof(struct fence_run)};
@@ -549,6 +549,13 @@ int store_fence_confirm(struct store *st, const char *node, const char *by, int6
 		ret = store__event_add(st, now_ms, "run_lost", r->task, r->run_id, node, err);
 		if (ret)
 			goto fail;
+		/* Its retry exists as soon as the loss does: no crash between. */
+		for (size_t k = 0; k < nretries; k++)
+			if (retries[k].run_id == r->run_id) {
+				ret = store__run_create_tx(st, &retries[k].rn, &retries[k].out);
+				if (ret)
+					goto fail;
+			}
 	}
 	snprintf(msg, sizeof(msg), "%s confirmed isolated by %s after %d hook calls; %zu runs lost",
 		 node, by, req.attempts, v.n);

@@ -46,6 +46,7 @@ enum store_sq {
 	SQ_RUNS_HISTORY,      /* ?1 task_id, ?2 limit -> STORE_RUN_COLS */
 	SQ_TASKS_LIST,        /* ?1 include_removed */
 	SQ_NODE_UPSERT,
+	SQ_NODE_DRAIN,
 	SQ_NODES_LIST,
 	SQ_EVENT_INSERT,
 	SQ_EVENTS_RECENT,     /* ?1 limit */
@@ -127,5 +128,10 @@ void store__vec_free(struct store__vec *v);
 	"FROM runs r JOIN tasks t ON t.id = r.task_id"
 
 void store__read_run(sqlite3_stmt *s, struct store_run *out);
+
+/* store_run_create inside a transaction the caller opened (and commits or
+ * rolls back on error). */
+int store__run_create_tx(struct store *st, const struct store_run_new *rn,
+			 struct store_run_created *out);
 
 #endif

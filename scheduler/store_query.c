@@ -167,6 +167,7 @@ static void read_node(sqlite3_stmt *s, void *slot)
 	store__col_text(s, 3, n->labels, sizeof(n->labels), false);
 	n->first_seen_ms = sqlite3_column_int64(s, 4);
 	n->last_hello_ms = sqlite3_column_int64(s, 5);
+	n->drained_ms = sqlite3_column_int64(s, 6);
 }
 
 /* Every node ever seen, by name. */

@@ -139,9 +139,7 @@ static int live_task(struct store *st, const char *name, struct store__task *t)
 	return rc == 0 || t->removed ? -ENOENT : 0;
 }
 
-/* store_run_create inside a transaction the caller opened (and commits or
- * rolls back on error). */
-static int run_create_tx(struct store *st, const struct store_run_new *rn,
+int store__run_create_tx(struct store *st, const struct store_run_new *rn,
 			 struct store_run_created *out)
 {
 	struct store__task t;
@@ -227,7 +225,7 @@ int store_run_create(struct store *st, const struct store_run_new *rn,
 	int ret = db_begin(st->db);
 	if (ret)
 		return ret;
-	ret = run_create_tx(st, rn, out);
+	ret = store__run_create_tx(st, rn, out);
 	if (ret == 0)
 		ret = store__commit(st);
 	if (ret) {
@@ -473,7 +471,9 @@ int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char 
 	if (!already)
 		already = &dummy;
 	*already = false;
-	if (!end_state_valid(end->state))
+	/* A fenced worker that comes back reports its runs lost (LEASE_LOST):
+	 * acknowledged when the run is lost already, never recorded. */
+	if (!end_state_valid(end->state) && end->state != RUN_LOST)
 		return -EINVAL;
 	int ret = begin_report(st, run_id, token, node, &p);
 	if (ret)
@@ -482,6 +482,10 @@ int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char 
 		*already = true;
 		db_rollback(st->db);
 		return 0;
+	}
+	if (end->state == RUN_LOST) {
+		ret = -EINVAL;
+		goto fail;
 	}
 	if (!run_state_active(p.state)) {  /* pending with a node: impossible */
 		ret = -ESTALE;
@@ -502,7 +506,7 @@ int store_run_end(struct store *st, uint64_t run_id, uint64_t token, const char 
 		goto fail;
 	if (end->retry) {
 		/* The retry exists as soon as the failure does: no crash between. */
-		ret = run_create_tx(st, end->retry, end->retry_out);
+		ret = store__run_create_tx(st, end->retry, end->retry_out);
 		if (ret)
 			goto fail;
 	}

@@ -1014,6 +1014,27 @@ Test(store, nodes_upsert_and_list)
 	cr_assert_str_eq(s.nodes[1].labels, "zone=b");
 	cr_assert_eq(s.nodes[1].first_seen_ms, 100);
 	cr_assert_eq(s.nodes[1].last_hello_ms, 500);
+	cr_assert_eq(s.nodes[1].drained_ms, 0);
+}
+
+Test(store, drain_survives_hello_until_undrain)
+{
+	struct store_node n = {.name = "w1", .addr = "127.0.0.1:7001", .slots = 4,
+			       .first_seen_ms = 100, .last_hello_ms = 100};
+	cr_assert_eq(store_node_upsert(st, &n), 0);
+	cr_assert_eq(store_node_set_drained(st, "w1", 5000, 5000), 0);
+	cr_assert_eq(store_node_set_drained(st, "nobody", 5000, 5000), -ENOENT);
+	cr_assert_eq(store_node_set_drained(st, "w1", -1, 5000), -EINVAL);
+	n.last_hello_ms = 6000; /* the node says HELLO again: still drained */
+	cr_assert_eq(store_node_upsert(st, &n), 0);
+	struct nodes_seen s = {0};
+	cr_assert_eq(store_nodes_list(st, collect_node, &s), 0);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.nodes[0].drained_ms, 5000);
+	cr_assert_eq(store_node_set_drained(st, "w1", 0, 7000), 0);
+	s.n = 0;
+	cr_assert_eq(store_nodes_list(st, collect_node, &s), 0);
+	cr_assert_eq(s.nodes[0].drained_ms, 0);
 }
 
 Test(store, events_newest_first)

@@ -405,7 +405,7 @@ Test(fence, confirm_loses_fencing_runs_and_frees_the_task)
 	uint64_t id = fence_open("n1", 2);
 
 	int nlost = -1;
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 5000, &nlost), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 5000, NULL, 0, &nlost), 0);
 	cr_assert_eq(nlost, 2);
 	struct store_run g = get(q1.run_id);
 	cr_assert_eq(g.state, RUN_LOST);
@@ -446,7 +446,7 @@ Test(fence, confirm_loses_fencing_runs_and_frees_the_task)
 		     1);
 
 	/* Confirmed once: a second confirm has nothing to confirm. */
-	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 7000, &nlost), -ENOENT);
+	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 7000, NULL, 0, &nlost), -ENOENT);
 	/* A new fence of the same node is a new request. */
 	uint64_t id2 = fence_open("n1", 0);
 	cr_assert_neq(id2, id);
@@ -456,18 +456,18 @@ Test(fence, confirm_by_operator_and_bad_arguments)
 {
 	put_task("a", OVERLAP_SKIP);
 	struct store_run_created a = new_active("a", OVERLAP_SKIP, "n1", true);
-	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS, NULL), -ENOENT,
+	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS, NULL, 0, NULL), -ENOENT,
 		     "confirm without an open request");
 	cr_assert_eq(get(a.run_id).state, RUN_RUNNING);
 
 	fence_open("n1", 1);
-	cr_assert_eq(store_fence_confirm(st, "n1", "gossip", NOW_MS, NULL), -EINVAL);
-	cr_assert_eq(store_fence_confirm(st, "n1", NULL, NOW_MS, NULL), -EINVAL);
-	cr_assert_eq(store_fence_confirm(st, "", "hook", NOW_MS, NULL), -EINVAL);
-	cr_assert_eq(store_fence_confirm(st, "n2", "hook", NOW_MS, NULL), -ENOENT);
+	cr_assert_eq(store_fence_confirm(st, "n1", "gossip", NOW_MS, NULL, 0, NULL), -EINVAL);
+	cr_assert_eq(store_fence_confirm(st, "n1", NULL, NOW_MS, NULL, 0, NULL), -EINVAL);
+	cr_assert_eq(store_fence_confirm(st, "", "hook", NOW_MS, NULL, 0, NULL), -EINVAL);
+	cr_assert_eq(store_fence_confirm(st, "n2", "hook", NOW_MS, NULL, 0, NULL), -ENOENT);
 	cr_assert_eq(get(a.run_id).state, RUN_FENCING);
 
-	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 9, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 9, NULL, 0, NULL), 0);
 	struct store_run g = get(a.run_id);
 	cr_assert_eq(g.state, RUN_LOST);
 	cr_assert_str_eq(g.error, "fenced: node n1 confirmed isolated by operator");
@@ -510,7 +510,7 @@ Test(fence, cancel_restores_dispatched_and_running)
 	cr_assert_str_eq(seen.rows[0].confirmed_by, "");
 	cr_assert_eq(seen.rows[0].closed_ms, NOW_MS + 3000);
 	cr_assert_eq(store_fence_cancel(st, "n1", "again", NOW_MS, NULL), -ENOENT);
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS, NULL), -ENOENT,
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS, NULL, 0, NULL), -ENOENT,
 		     "a cancelled fence was confirmed");
 	cr_assert_eq(count_events("fence_cancel"), 1);
 
@@ -596,7 +596,7 @@ Test(fence, attempts_are_recorded_and_listed)
 
 	/* A hook call that ends after the operator confirmed is still
 	 * recorded, with nothing scheduled. */
-	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 30000, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 30000, NULL, 0, NULL), 0);
 	cr_assert_eq(store_fence_attempt(st, id, NOW_MS + 29000, NOW_MS + 31000, 2, 0, false,
 					 "late", NOW_MS + 40000),
 		     0);
@@ -658,7 +658,7 @@ static int confirm_and_stop(void *arg, const struct store_fence_row *r)
 {
 	int *calls = arg;
 	(*calls)++;
-	cr_assert_eq(store_fence_confirm(st, r->node, "operator", NOW_MS, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, r->node, "operator", NOW_MS, NULL, 0, NULL), 0);
 	return 42;
 }
 
@@ -668,7 +668,7 @@ Test(fence, list_shows_open_first_then_recent_closed)
 	cr_assert_eq(store_fence_open(st, "n2", "a2", 1, "r", NOW_MS + 2, NULL, NULL), 0);
 	cr_assert_eq(store_fence_open(st, "n3", "a3", 1, "r", NOW_MS + 3, NULL, NULL), 0);
 	cr_assert_eq(store_fence_open(st, "n4", "a4", 1, "r", NOW_MS + 4, NULL, NULL), 0);
-	cr_assert_eq(store_fence_confirm(st, "n2", "hook", NOW_MS + 10, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n2", "hook", NOW_MS + 10, NULL, 0, NULL), 0);
 	cr_assert_eq(store_fence_cancel(st, "n3", "back", NOW_MS + 20, NULL), 0);
 
 	struct fences_seen seen = {0};
@@ -717,7 +717,7 @@ Test(fence, pause_and_resume_open_requests)
 	cr_assert_eq(store_fence_open(st, "n1", "a1", 1, "r", NOW_MS, NULL, NULL), 0);
 	cr_assert_eq(store_fence_open(st, "n2", "a2", 1, "r", NOW_MS, NULL, NULL), 0);
 	cr_assert_eq(store_fence_open(st, "n3", "a3", 1, "r", NOW_MS, NULL, NULL), 0);
-	cr_assert_eq(store_fence_confirm(st, "n3", "hook", NOW_MS, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n3", "hook", NOW_MS, NULL, 0, NULL), 0);
 	int n = -1;
 	cr_assert_eq(store_fence_set_paused(st, NULL, true, NOW_MS + 1, &n), 0);
 	cr_assert_eq(n, 2, "paused %d", n);
@@ -737,7 +737,7 @@ Test(fence, pause_and_resume_open_requests)
 	cr_assert_eq(store_fence_set_paused(st, "", false, NOW_MS, &n), -EINVAL);
 
 	/* Closing clears the flag. */
-	cr_assert_eq(store_fence_confirm(st, "n2", "operator", NOW_MS + 4, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n2", "operator", NOW_MS + 4, NULL, 0, NULL), 0);
 	cr_assert_eq(raw_int("SELECT paused_by_storm FROM fence_requests WHERE node = 'n2'"), 0);
 }
 
@@ -766,7 +766,7 @@ Test(fence, end_report_for_fencing_run_still_works)
 	cr_assert_eq(store_fence_open_for(st, "n1", &row), 0);
 	cr_assert_eq(row.runs_fencing, 0);
 	int nlost = -1;
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, &nlost), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, NULL, 0, &nlost), 0);
 	cr_assert_eq(nlost, 0);
 	cr_assert_eq(get(a.run_id).state, RUN_SUCCEEDED);
 }
@@ -776,7 +776,7 @@ Test(fence, report_after_lost_does_not_resurrect)
 	put_task("a", OVERLAP_SKIP);
 	struct store_run_created a = new_active("a", OVERLAP_SKIP, "n1", true);
 	fence_open("n1", 1);
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, NULL, 0, NULL), 0);
 	struct store_run before = get(a.run_id);
 	cr_assert_eq(before.state, RUN_LOST);
 
@@ -829,7 +829,7 @@ Test(fence, never_started_report_sends_fencing_run_back_to_pending)
 
 	/* Confirming the fence later does not touch it. */
 	int nlost = -1;
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, &nlost), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 500, NULL, 0, &nlost), 0);
 	cr_assert_eq(nlost, 0);
 	cr_assert_eq(get(a.run_id).state, RUN_PENDING);
 	cr_assert_eq(store_run_assign(st, a.run_id, "n2", NOW_MS + 600), 0);
@@ -884,7 +884,7 @@ Test(fence, database_refuses_fencing_moves_without_a_request)
 	cr_assert_eq(get(a.run_id).state, RUN_FENCING);
 	cr_assert_eq(get(b.run_id).state, RUN_RUNNING);
 
-	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS, NULL), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS, NULL, 0, NULL), 0);
 	db = raw_open();
 	/* A closed request never changes state again. */
 	cr_assert_eq(raw_rc(db, "UPDATE fence_requests SET state = 'open', closed_ms = 0, "
@@ -962,8 +962,10 @@ Test(fence, version_1_database_migrates_keeping_runs)
 	sqlite3_stmt *s;
 	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(s, 0), 2);
+	cr_assert_eq(sqlite3_column_int(s, 0), 3, "not migrated to the newest version");
 	sqlite3_finalize(s);
+	cr_assert_eq(sqlite3_exec(db, "SELECT drained_ms FROM nodes", NULL, NULL, NULL), SQLITE_OK,
+		     "version 3 (drain) not applied");
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE kind = 'old'", -1,
 					&s, NULL),
 		     SQLITE_OK);
@@ -987,40 +989,40 @@ Test(fence, version_1_database_migrates_keeping_runs)
 	cr_assert_eq(store_fence_open(st, "n1", "x", 1, "r", NOW_MS, &id, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(get(2).state, RUN_FENCING);
-	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 1, &n), 0);
+	cr_assert_eq(store_fence_confirm(st, "n1", "operator", NOW_MS + 1, NULL, 0, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(get(2).state, RUN_LOST);
 	struct store_run_created c;
 	cr_assert_eq(create_rc("a", OVERLAP_SKIP, &c), 0);
 	cr_assert_eq(c.token, 4);
 
-	/* Reopening is a no-op: still version 2, data still there. */
+	/* Reopening is a no-op: still the newest version, data still there. */
 	store_close(st);
 	st = NULL;
 	cr_assert_eq(store_open(v1, &st, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(get(2).state, RUN_LOST);
 }
 
-Test(fence, version_3_database_is_refused)
+Test(fence, version_4_database_is_refused)
 {
-	char v3[160], err[256] = "";
-	snprintf(v3, sizeof(v3), "%s/v3.db", dir);
-	sqlite3 *db = raw_open_at(v3);
-	raw_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 3");
+	char v4[160], err[256] = "";
+	snprintf(v4, sizeof(v4), "%s/v4.db", dir);
+	sqlite3 *db = raw_open_at(v4);
+	raw_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 4");
 	sqlite3_close(db);
 
-	struct store *st3 = (struct store *)0x1;
-	int rc = store_open(v3, &st3, err, sizeof(err));
+	struct store *st4 = (struct store *)0x1;
+	int rc = store_open(v4, &st4, err, sizeof(err));
 	cr_assert_eq(rc, -EPROTO, "rc %d: %s", rc, err);
-	cr_assert_null(st3);
-	cr_assert_not_null(strstr(err, "schema version 3"), "%s", err);
-	cr_assert_not_null(strstr(err, "newest 2"), "%s", err);
+	cr_assert_null(st4);
+	cr_assert_not_null(strstr(err, "schema version 4"), "%s", err);
+	cr_assert_not_null(strstr(err, "newest 3"), "%s", err);
 
-	db = raw_open_at(v3);
+	db = raw_open_at(v4);
 	sqlite3_stmt *s;
 	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(s, 0), 3, "a refused database was changed");
+	cr_assert_eq(sqlite3_column_int(s, 0), 4, "a refused database was changed");
 	sqlite3_finalize(s);
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master "
 					    "WHERE name = 'fence_requests'",
@@ -1052,4 +1054,45 @@ Test(fence, open_fence_survives_reopen)
 	cr_assert_eq(get(a.run_id).state, RUN_FENCING);
 	struct store_run_created c;
 	cr_assert_eq(create_rc("a", OVERLAP_SKIP, &c), -EBUSY, "a restart freed a fencing task");
+}
+
+/* ---- confirm with retries, and late reports of lost runs ----------------- */
+
+Test(fence, confirm_creates_retries_of_lost_runs_in_the_same_transaction)
+{
+	put_task("a", OVERLAP_SKIP);
+	put_task("b", OVERLAP_SKIP);
+	struct store_run_created a1 = new_active("a", OVERLAP_SKIP, "n1", true);
+	struct store_run_created b1 = new_active("b", OVERLAP_SKIP, "n2", true);
+	fence_open("n1", 1);
+	struct store_fence_retry rt[2] = {
+		{.run_id = a1.run_id,
+		 .rn = {.task = "a", .reason = REASON_RETRY, .scheduled_for = 100, .attempt = 2,
+			.overlap = OVERLAP_SKIP, .record_skip = true, .now_ms = NOW_MS + 1}},
+		/* b1 is on another node: it is not lost, so no retry for it */
+		{.run_id = b1.run_id,
+		 .rn = {.task = "b", .reason = REASON_RETRY, .scheduled_for = 100, .attempt = 2,
+			.overlap = OVERLAP_SKIP, .record_skip = true, .now_ms = NOW_MS + 1}},
+	};
+	int nlost = -1;
+	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 1, rt, 2, &nlost), 0);
+	cr_assert_eq(nlost, 1);
+	cr_assert_neq(rt[0].out.run_id, 0, "no retry for the lost run");
+	cr_assert_eq(rt[0].out.state, RUN_PENDING);
+	cr_assert_gt(rt[0].out.token, a1.token, "the retry must carry a higher token");
+	cr_assert_eq(get(rt[0].out.run_id).attempt, 2);
+	cr_assert_eq(rt[1].out.run_id, 0, "a retry was created for a run that was not lost");
+	cr_assert_eq(get(b1.run_id).state, RUN_RUNNING);
+
+	/* The fenced worker comes back and reports a1 lost: acknowledged
+	 * (already), nothing changes; the same report for a live run is
+	 * refused: lost is the fence's verdict. */
+	struct store_run_end end = {.state = RUN_LOST, .exit_code = -1,
+				    .finished_ms = NOW_MS + 9, .error = "fenced"};
+	bool already = false;
+	cr_assert_eq(store_run_end(st, a1.run_id, a1.token, "n1", &end, &already), 0);
+	cr_assert(already);
+	cr_assert_eq(get(a1.run_id).state, RUN_LOST);
+	cr_assert_eq(store_run_end(st, b1.run_id, b1.token, "n2", &end, &already), -EINVAL);
+	cr_assert_eq(get(b1.run_id).state, RUN_RUNNING);
 }
