@@ -1,6 +1,6 @@
 /*
  * wstore.c - the worker's own database (see wstore.h and
- * schema/worker-001-init.sql); the only worker code that speaks SQL.
+ * schema/worker-*.sql); the only worker code that speaks SQL.
  *
  * Same discipline as the scheduler's store: every statement is prepared
  * once at open, every write is one BEGIN IMMEDIATE transaction committed
@@ -18,7 +18,7 @@
  *   wstore_set_ended   -ENOENT; -EALREADY already ENDED or DONE (the
  *                      first result stays); -ESTALE a REJECTED
  *                      tombstone; -EINVAL state not one of succeeded,
- *                      failed, timed_out, cancelled.
+ *                      failed, timed_out, cancelled, lost.
  *   wstore_set_cancel  -ENOENT.
  *   wstore_set_done    -ENOENT (unknown or already purged); -ESTALE not
  *                      ENDED (nothing was reported, or a rejection).
@@ -47,6 +47,8 @@ enum ws_sq {
 	WS_SET_DONE,
 	WS_PURGE,
 	WS_DROP_REJECTED,
+	WS_INCARNATION_GET,
+	WS_INCARNATION_SET,
 	WS__COUNT
 };
 
@@ -85,6 +87,10 @@ static const char *const ws_sql[WS__COUNT] = {
 		"DELETE FROM wruns WHERE phase IN ('rejected', 'done') AND closed_ms < ?1",
 	[WS_DROP_REJECTED] =
 		"DELETE FROM wruns WHERE run_id = ?1 AND phase = 'rejected' AND token < ?2",
+	[WS_INCARNATION_GET] = "SELECT incarnation FROM worker_identity WHERE id = 1",
+	[WS_INCARNATION_SET] =
+		"INSERT INTO worker_identity (id, incarnation) VALUES (1, ?1) "
+		"ON CONFLICT (id) DO UPDATE SET incarnation = excluded.incarnation",
 };
 
 struct wstore {
@@ -511,7 +517,7 @@ int wstore_set_ended(struct wstore *ws, uint64_t run_id, enum run_state state, i
 		     int signal, int64_t finished_ms, const char *tail, const char *error)
 {
 	if (state != RUN_SUCCEEDED && state != RUN_FAILED && state != RUN_TIMED_OUT &&
-	    state != RUN_CANCELLED)
+	    state != RUN_CANCELLED && state != RUN_LOST)
 		return -EINVAL;
 	struct ended_args a = {state, exit_code, signal, finished_ms, tail, error};
 	return ws_transition(ws, run_id, decide_ended, WS_SET_ENDED, bind_ended, &a,
@@ -568,6 +574,45 @@ int wstore_purge(struct wstore *ws, int64_t before_ms)
 	int n = sqlite3_changes(ws->db);
 	ret = ws_commit(ws);
 	return ret ? ret : n;
+fail:
+	db_rollback(ws->db);
+	return ret;
+}
+
+/*
+ * Read the last incarnation and write the next in one transaction, so
+ * two starts of the same database can never hand out the same number.
+ * The trigger worker_identity_never_decreases is the second wall.
+ */
+int wstore_next_incarnation(struct wstore *ws, int64_t wall_ms, uint64_t *out)
+{
+	int ret = db_begin(ws->db);
+	if (ret)
+		return ret;
+	uint64_t next = wall_ms > 0 ? (uint64_t)wall_ms : 1;
+	sqlite3_stmt *s = ws_stmt(ws, WS_INCARNATION_GET);
+	ret = ws_row(ws, s, "read incarnation");
+	if (ret < 0)
+		goto fail;
+	if (ret == 1) {
+		uint64_t last = (uint64_t)sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		if (last >= (uint64_t)INT64_MAX) {
+			ret = -EOVERFLOW;
+			goto fail;
+		}
+		if (last + 1 > next)
+			next = last + 1;
+	}
+	s = ws_stmt(ws, WS_INCARNATION_SET);
+	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)next);
+	ret = rc ? ws_err(ws, rc, "bind incarnation") : ws_exec(ws, s, "write incarnation");
+	if (ret)
+		goto fail;
+	ret = ws_commit(ws);
+	if (ret == 0)
+		*out = next;
+	return ret;
 fail:
 	db_rollback(ws->db);
 	return ret;

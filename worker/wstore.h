@@ -7,7 +7,8 @@
  * dispatch of the same run id is never started later; acknowledged runs
  * also stay as tombstones for a retention period for the same reason.
  * The worker also remembers the highest token it has seen per task and
- * refuses a dispatch with a lower one.
+ * refuses a dispatch with a lower one, and the last incarnation it used,
+ * so that a restart always takes a higher one.
  */
 #ifndef SCHED_WSTORE_H
 #define SCHED_WSTORE_H
@@ -81,7 +82,9 @@ int wstore_reject(struct wstore *ws, uint64_t run_id, uint64_t token, const char
 int wstore_set_running(struct wstore *ws, uint64_t run_id, pid_t pid, uint64_t proc_start,
 		       int64_t started_ms, const char *log_path);
 
-/* ACCEPTED | RUNNING -> ENDED with the result fields of r. */
+/* ACCEPTED | RUNNING -> ENDED with the result fields of r.  state is one
+ * of succeeded, failed, timed_out, cancelled, or lost (the scheduler
+ * fenced this node, LEASE_LOST). */
 int wstore_set_ended(struct wstore *ws, uint64_t run_id, enum run_state state, int exit_code,
 		     int signal, int64_t finished_ms, const char *tail, const char *error);
 
@@ -100,5 +103,15 @@ int wstore_list_live(struct wstore *ws, wstore_cb cb, void *arg);
 
 /* Delete tombstones (REJECTED, DONE) older than before_ms; returns count. */
 int wstore_purge(struct wstore *ws, int64_t before_ms);
+
+/*
+ * The incarnation for this start of the worker: max(wall_ms, last + 1),
+ * committed before it returns, so it is strictly above every incarnation
+ * this database handed out before even if the wall clock went back.
+ * Call it once per start, before sending anything.  0 and *out, -EIO, or
+ * -EOVERFLOW (the stored value cannot grow).
+ */
+int wstore_next_incarnation(struct wstore *ws, int64_t wall_ms, uint64_t *out)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * test_wstore.c - worker/wstore.c: the worker's write-ahead record of
  * what it accepted, ran and still has to report; rejection tombstones;
- * per-task fencing tokens; purge; durability across close/reopen.
+ * per-task fencing tokens; purge; durability across close/reopen; the
+ * worker's incarnation (strictly increasing, whatever the wall clock
+ * does); runs ended as lost; the migration from a version-1 database.
  *
  * Each test opens a store in a fresh mkdtemp() directory that the
  * fixture removes.
@@ -16,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "wstore.h"
 
 #define NOW_MS 1700000000000LL
@@ -420,4 +423,137 @@ Test(wstore, newer_database_is_refused)
 	cr_assert_null(w);
 	cr_assert_not_null(strstr(err, "99"), "%s", err);
 	reopen();  /* leave a store for teardown */
+}
+
+/* ---- incarnation --------------------------------------------------------- */
+
+Test(wstore, first_incarnation_is_the_wall_clock)
+{
+	uint64_t inc = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &inc), 0);
+	cr_assert_eq(inc, (uint64_t)NOW_MS);
+}
+
+Test(wstore, incarnation_follows_a_clock_that_moves_on)
+{
+	uint64_t a = 0, b = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &a), 0);
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS + 5000, &b), 0);
+	cr_assert_eq(b, (uint64_t)NOW_MS + 5000);
+}
+
+/* Same millisecond, or a clock set back by a day: still above the last. */
+Test(wstore, incarnation_rises_when_the_clock_does_not)
+{
+	uint64_t a = 0, b = 0, c = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &a), 0);
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &b), 0);
+	cr_assert_eq(b, a + 1);
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS - 86400000LL, &c), 0);
+	cr_assert_eq(c, b + 1);
+}
+
+Test(wstore, incarnation_survives_close_and_reopen)
+{
+	uint64_t a = 0, b = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &a), 0);
+	reopen();
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS - 1000, &b), 0);
+	cr_assert_gt(b, a);
+}
+
+/* A clock at (or before) the epoch still gives a usable incarnation. */
+Test(wstore, incarnation_is_never_zero)
+{
+	uint64_t a = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, 0, &a), 0);
+	cr_assert_gt(a, 0);
+}
+
+/* The table refuses to go back, whoever writes it. */
+Test(wstore, stored_incarnation_never_decreases)
+{
+	uint64_t a = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &a), 0);
+	wstore_close(ws);
+	ws = NULL;
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_neq(sqlite3_exec(db, "UPDATE worker_identity SET incarnation = 5", NULL, NULL,
+				   NULL),
+		      SQLITE_OK);
+	sqlite3_close(db);
+	reopen();
+	uint64_t b = 0;
+	cr_assert_eq(wstore_next_incarnation(ws, 5, &b), 0);
+	cr_assert_eq(b, a + 1);
+}
+
+/* ---- lost ---------------------------------------------------------------- */
+
+Test(wstore, a_fenced_run_ends_lost)
+{
+	struct wrun in = mkrun(30, 1, "t");
+	cr_assert_eq(wstore_accept(ws, &in), 0);
+	cr_assert_eq(wstore_set_running(ws, 30, 100, 5, NOW_MS, NULL), 0);
+	cr_assert_eq(wstore_set_ended(ws, 30, RUN_LOST, -1, 9, NOW_MS, "", "fenced"), 0);
+	reopen();
+	struct wrun r = get(30);
+	cr_assert_eq(r.phase, WRUN_ENDED);
+	cr_assert_eq(r.end_state, RUN_LOST);
+	cr_assert_str_eq(r.error, "fenced");
+	cr_assert_eq(wstore_set_done(ws, 30, NOW_MS), 0);
+	cr_assert_eq(get(30).phase, WRUN_DONE);
+}
+
+/* ---- migration from version 1 -------------------------------------------- */
+
+/* A database written by a version-1 worker (worker-001 only), with an
+ * unacknowledged end, a running run and a tombstone: version 2 keeps
+ * them all, with the one-live-run-per-task wall, and adds what is new. */
+Test(wstore, version_1_database_is_migrated)
+{
+	char v1[128], err[256] = "";
+	snprintf(v1, sizeof(v1), "%s/v1.db", dir);
+	sqlite3 *db;
+	cr_assert_geq(db_worker_migrations_n, 2);
+	cr_assert_eq(db_open(v1, db_worker_migrations, 1, &db, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sqlite3_exec(db,
+				  "INSERT INTO wruns (run_id, token, task, phase, end_state, error) "
+				  "VALUES (1, 7, 'a', 'ended', 'failed', 'boom');"
+				  "INSERT INTO wruns (run_id, token, task, phase, pid) "
+				  "VALUES (2, 8, 'b', 'running', 4242);"
+				  "INSERT INTO wruns (run_id, token, task, phase, closed_ms) "
+				  "VALUES (3, 9, 'c', 'rejected', 1);"
+				  "INSERT INTO task_tokens VALUES ('b', 8);",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+
+	struct wstore *w = NULL;
+	cr_assert_eq(wstore_open(v1, &w, err, sizeof(err)), 0, "%s", err);
+	struct wrun r;
+	cr_assert_eq(wstore_get(w, 1, &r), 0);
+	cr_assert_eq(r.end_state, RUN_FAILED);
+	cr_assert_str_eq(r.error, "boom");
+	cr_assert_eq(wstore_get(w, 2, &r), 0);
+	cr_assert_eq(r.phase, WRUN_RUNNING);
+	cr_assert_eq(r.pid, 4242);
+	cr_assert_eq(wstore_get(w, 3, &r), 0);
+	cr_assert_eq(r.phase, WRUN_REJECTED);
+	/* The indexes came back: a second live run of b is refused. */
+	struct wrun again = mkrun(4, 20, "b");
+	cr_assert_eq(wstore_accept(w, &again), -EBUSY);
+	cr_assert_eq(wstore_set_ended(w, 2, RUN_LOST, -1, 9, NOW_MS, "", "fenced"), 0);
+	uint64_t inc = 0;
+	cr_assert_eq(wstore_next_incarnation(w, NOW_MS, &inc), 0);
+	cr_assert_eq(inc, (uint64_t)NOW_MS);
+	wstore_close(w);
+
+	cr_assert_eq(sqlite3_open(v1, &db), SQLITE_OK);
+	/* The tombstone trigger came back too. */
+	cr_assert_neq(sqlite3_exec(db, "UPDATE wruns SET phase = 'running' WHERE run_id = 3",
+				   NULL, NULL, NULL),
+		      SQLITE_OK);
+	sqlite3_close(db);
 }
