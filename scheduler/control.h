@@ -29,6 +29,20 @@ struct ctl_command {
 
 extern const struct ctl_command ctl_commands[];
 
+/*
+ * The reply of a command that changes something: one line for people, or
+ * {"ok": ..., "message": ..., EXTRA} with --json (extra: more members,
+ * starting with a comma, or "").  Returns code.
+ */
+int ctl_result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Commands of control_fence.c: members, fence, drain, undrain. */
+int ctl_cmd_members(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+int ctl_cmd_drain(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+int ctl_cmd_undrain(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+
 /* RFC 3339 UTC of a millisecond time, "-" (or JSON null) for 0. */
 void ctl_time(int64_t ms, char *buf, size_t len);
 void ctl_json_time(struct strbuf *b, int64_t ms);

@@ -21,15 +21,7 @@ static int usage(struct strbuf *out, const char *u)
 	return 2;
 }
 
-/*
- * The reply of a command that changes something: one line for people, or
- * {"ok": ..., "message": ..., EXTRA} with --json (extra: more members,
- * starting with a comma, or "").  Returns code.
- */
-static int result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt,
-		  ...) __attribute__((format(printf, 5, 6)));
-
-static int result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt,
+int ctl_result(struct strbuf *out, bool json, int code, const char *extra, const char *fmt,
 		  ...)
 {
 	char msg[4096];
@@ -299,19 +291,19 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 	char extra[64];
 	snprintf(extra, sizeof(extra), ", \"run_id\": %llu", (unsigned long long)id);
 	if (rc == -ENOENT)
-		return result(out, a->json, 1, extra, "no run %llu", (unsigned long long)id);
+		return ctl_result(out, a->json, 1, extra, "no run %llu", (unsigned long long)id);
 	if (rc == -EALREADY)
-		return result(out, a->json, 1, extra, "run %llu has already finished",
+		return ctl_result(out, a->json, 1, extra, "run %llu has already finished",
 			      (unsigned long long)id);
 	if (rc < 0)
-		return result(out, a->json, 1, extra, "could not cancel run %llu: %s",
+		return ctl_result(out, a->json, 1, extra, "could not cancel run %llu: %s",
 			      (unsigned long long)id, strerror(-rc));
 	snprintf(extra, sizeof(extra), ", \"run_id\": %llu, \"state\": \"%s\"",
 		 (unsigned long long)id, run_state_name(st));
 	struct sched_run *r = sched_run_find(s, id);
 	if (st == RUN_CANCELLED) {
 		sched_run_forget(s, id);
-		return result(out, a->json, 0, extra, "run %llu cancelled (it had not started)",
+		return ctl_result(out, a->json, 0, extra, "run %llu cancelled (it had not started)",
 			      (unsigned long long)id);
 	}
 	if (r) {
@@ -320,7 +312,7 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 		outbox_ack(s->outbox, WIRE_DISPATCH, r->run_id);
 		sched_send_cancel(s, r);
 	}
-	return result(out, a->json, 0, extra,
+	return ctl_result(out, a->json, 0, extra,
 		      "cancel of run %llu requested; it stays %s until %s reports its end",
 		      (unsigned long long)id, run_state_name(st), r ? r->node : "its worker");
 }
@@ -335,18 +327,18 @@ static int set_paused(struct sched *s, const struct ctl_args *a, struct strbuf *
 	snprintf(extra, sizeof(extra), ", \"task\": \"%s\", \"paused\": %s",
 		 t ? t->def.name : "", pause ? "true" : "false");
 	if (rc == -ENOENT)
-		return result(out, a->json, 1, "", "unknown task '%s'", a->argv[0]);
+		return ctl_result(out, a->json, 1, "", "unknown task '%s'", a->argv[0]);
 	if (rc == -EALREADY)
-		return result(out, a->json, 0, extra, "task %s is already %s", t->def.name,
+		return ctl_result(out, a->json, 0, extra, "task %s is already %s", t->def.name,
 			      pause ? "paused" : "active");
 	if (rc < 0)
-		return result(out, a->json, 1, extra, "could not change task %s: %s", t->def.name,
+		return ctl_result(out, a->json, 1, extra, "could not change task %s: %s", t->def.name,
 			      strerror(-rc));
 	t->paused = pause;
 	sched_task_rearm(s, t);
 	store_event(s->store, clock_wall_ms(), pause ? "pause" : "resume", t->def.name, 0, NULL,
 		    "by operator");
-	return result(out, a->json, 0, extra, "task %s %s", t->def.name,
+	return ctl_result(out, a->json, 0, extra, "task %s %s", t->def.name,
 		      pause ? "paused" : "resumed");
 }
 
@@ -367,7 +359,7 @@ static int cmd_reload(struct sched *s, const struct ctl_args *a, struct strbuf *
 	char msg[4000], extra[48];
 	int rc = sched_reload(s, msg, sizeof(msg));
 	snprintf(extra, sizeof(extra), ", \"tasks\": %zu", s->ntasks);
-	return result(out, a->json, rc < 0 ? 1 : 0, extra, "%s", msg);
+	return ctl_result(out, a->json, rc < 0 ? 1 : 0, extra, "%s", msg);
 }
 
 /* ---- logs ------------------------------------------------------------- */
@@ -429,5 +421,9 @@ const struct ctl_command ctl_commands[] = {
 	{"reload", cmd_reload, "reload"},
 	{"status", ctl_cmd_status, "status"},
 	{"logs", cmd_logs, "logs RUN_ID"},
+	{"members", ctl_cmd_members, "members"},
+	{"fence", ctl_cmd_fence, "fence list | fence confirm NODE | fence resume"},
+	{"drain", ctl_cmd_drain, "drain NODE"},
+	{"undrain", ctl_cmd_undrain, "undrain NODE"},
 	{NULL, NULL, NULL},
 };

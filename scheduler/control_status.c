@@ -1,7 +1,9 @@
 /*
- * control_status.c - `schedctl status`: the scheduler, its workers and
- * every unfinished run, with a note for runs whose worker is unreachable
- * (until fencing exists such a run stays active: DESIGN rule 3).
+ * control_status.c - `schedctl status`: the scheduler, its workers (with
+ * their gossip state, drains and fences) and every unfinished run, with a
+ * note saying why it waits.  A fence that is not confirmed is shown with
+ * its last error: its runs stay blocked until the hook or an operator
+ * confirms (DESIGN rule 4).
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,9 +14,17 @@
 
 static const char *worker_state(const struct sched *s, const struct sched_worker *w)
 {
-	if (!w->last_heard)
+	const struct sched_fence *f = sched_fence_find(s, w->name);
+	if (f)
+		return f->paused ? "fencing-paused" : "fencing";
+	const struct swim_member *m = sched_member(s, w->name);
+	if (m && m->state != SWIM_ALIVE)
+		return swim_state_name(m->state);
+	if (!w->last_heard || !m)
 		return "unknown";
-	return sched_worker_alive(s, w) ? "alive" : "unreachable";
+	if (!sched_worker_alive(s, w))
+		return "unreachable";
+	return w->drained_ms ? "drained" : "alive";
 }
 
 static const char *run_note(const struct sched *s, const struct sched_run *r)
@@ -36,11 +46,21 @@ static const char *run_note(const struct sched *s, const struct sched_run *r)
 				return "queued: starts when the task's unfinished run ends (overlap = queue)";
 		return "waiting for a worker with a free slot and the task's labels";
 	}
+	if (r->state == RUN_FENCING) {
+		const struct sched_fence *f = sched_fence_find(s, r->node);
+		if (f && f->paused)
+			return "node being fenced; fencing PAUSED (storm guard): schedctl fence "
+			       "confirm NODE or fence resume";
+		if (f && f->attempts && !f->pid)
+			return "node being fenced; the hook has NOT confirmed yet (see schedctl fence "
+			       "list; schedctl fence confirm NODE)";
+		return "node being fenced: blocked until the fence is confirmed";
+	}
 	for (size_t i = 0; i < s->nworkers; i++) {
 		const struct sched_worker *w = &s->workers[i];
 		if (strcmp(w->name, r->node) == 0 && !sched_worker_alive(s, w))
 			return "worker unreachable: the run stays active until the worker reports "
-			       "(no fencing yet)";
+			       "or gossip declares it dead (then it is fenced)";
 	}
 	return r->cancel_requested ? "cancel requested" : "";
 }
@@ -70,8 +90,10 @@ int ctl_cmd_status(struct sched *s, const struct ctl_args *a, struct strbuf *out
 			      s->ntasks, (unsigned long long)s->reloads,
 			      (unsigned long long)s->reload_failures);
 		strbuf_json_str(out, s->last_reload_error[0] ? s->last_reload_error : NULL);
-		strbuf_printf(out, ", \"datagrams_refused\": %llu, \"unacknowledged\": %zu},\n",
-			      (unsigned long long)refused, outbox_count(s->outbox));
+		strbuf_printf(out, ", \"datagrams_refused\": %llu, \"unacknowledged\": %zu, "
+				   "\"fences_open\": %zu, \"fencing_paused\": %s},\n",
+			      (unsigned long long)refused, outbox_count(s->outbox), s->nfences,
+			      s->storm ? "true" : "false");
 		strbuf_puts(out, " \"workers\": [");
 		for (size_t i = 0; i < s->nworkers; i++) {
 			const struct sched_worker *w = &s->workers[i];
@@ -113,6 +135,17 @@ int ctl_cmd_status(struct sched *s, const struct ctl_args *a, struct strbuf *out
 		      outbox_count(s->outbox), (unsigned long long)refused);
 	if (s->last_reload_error[0])
 		strbuf_printf(out, "last reload failed (old tasks kept):\n%s\n", s->last_reload_error);
+	if (s->storm)
+		strbuf_puts(out, "FENCING IS PAUSED (storm guard): many members died at once; "
+				 "schedctl fence confirm NODE, or schedctl fence resume\n");
+	for (size_t i = 0; i < s->nfences; i++) {
+		const struct sched_fence *f = &s->fences[i];
+		strbuf_printf(out, "fencing %s: %d hook call(s)%s%s\n", f->node, f->attempts,
+			      f->pid ? ", one running" : "",
+			      !s->opt.fence_hook[0] ? "; no hook configured: schedctl fence confirm"
+			      : f->attempts && !f->pid ? "; NOT CONFIRMED yet (schedctl fence list)"
+						       : "");
+	}
 	struct table t;
 	static const char *const whdr[] = {"WORKER", "STATE", "ADDRESS", "SLOTS",
 					   "ACTIVE", "LABELS", "LAST HEARD"};

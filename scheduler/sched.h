@@ -5,13 +5,16 @@
  *   sched_tasks.c  task definitions, due times, catch-up, run creation
  *   sched_dispatch.c  choosing workers, dispatching, retries
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
+ *   sched_members.c  gossip membership: who is alive, who must be fenced
+ *   sched_fence.c  fence requests, storm guard; sched_fence_hook.c the hook
  *   control.c      requests from schedctl
  *
  * The database is the truth (DESIGN rule 1): what is here is a cache of
  * unfinished runs and task state, rebuilt from the store at start, and
  * every change is committed to the store before the matching message is
- * sent.  Worker liveness and addresses are memory-only (a heartbeat per
- * second is not worth a transaction).
+ * sent.  Worker liveness comes from gossip (SWIM, common/gossip.h); the
+ * direct heartbeats only renew leases and carry slots.  Liveness and
+ * addresses are memory-only; drains and fence requests are in the store.
  */
 #ifndef SCHED_SCHED_H
 #define SCHED_SCHED_H
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "gossip.h"
 #include "heap.h"
 #include "loop.h"
 #include "net.h"
@@ -47,7 +51,29 @@ struct sched_worker {
 	uint64_t incarnation;
 	int64_t last_heard;      /* monotonic ms, 0: never */
 	int64_t last_hello_ms;   /* wall ms */
+	int64_t drained_ms;      /* schedctl drain: no new runs (0: not drained) */
+	bool grace_fenced;       /* not back after our restart: fenced once */
 };
+
+/* An open fence request and the hook call in flight for it. */
+struct sched_fence {
+	char node[WIRE_NAME_MAX + 1];
+	char addr[NET_ADDR_STRLEN];
+	uint64_t request_id;
+	uint64_t incarnation;    /* the node's process incarnation when fenced */
+	int attempts;
+	int64_t next_attempt_ms; /* wall ms */
+	bool paused;             /* storm guard */
+	pid_t pid;               /* hook running, 0: none */
+	int out_fd;              /* its output, -1: closed */
+	bool timed_out;
+	int64_t started_ms;      /* wall */
+	int64_t deadline;        /* monotonic */
+	char out[2048];          /* the end of its output */
+	size_t outlen;
+};
+
+#define SCHED_DEATHS_RING 64
 
 struct sched_run {
 	uint64_t run_id;
@@ -74,6 +100,16 @@ struct sched_opts {
 	int64_t node_timeout_ms;
 	int64_t catch_up_grace_ms;
 	int64_t max_skew_ms;
+	char advertise[NET_ADDR_STRLEN]; /* gossip address */
+	const char *seeds;
+	struct swim_config swim;
+	char fence_hook[512];    /* "": operator confirms every fence */
+	int64_t fence_timeout_ms;
+	int64_t fence_backoff_max_ms;
+	double storm_share;
+	long storm_min;
+	int64_t storm_window_ms;
+	int64_t node_grace_ms;   /* after start: nodes with runs must be back */
 };
 
 struct ctl_cache;
@@ -97,6 +133,16 @@ struct sched {
 
 	struct sched_run *runs;     /* unfinished runs */
 	size_t nruns;
+
+	struct gossip *gossip;
+	int64_t started_mono;
+	struct sched_fence *fences; /* open fence requests */
+	size_t nfences;
+	bool storm;                 /* fencing paused (DESIGN rule 7) */
+	bool stopping;              /* SIGTERM: leaving the cluster */
+	int64_t stop_at;            /* monotonic */
+	int64_t deaths[SCHED_DEATHS_RING]; /* monotonic ms of recent deaths */
+	size_t ndeaths;
 
 	struct ctl_cache *ctl;
 	uint64_t reloads, reload_failures;
@@ -133,6 +179,26 @@ void sched_track_created(struct sched *s, const struct store_run_new *rn,
 void sched_on_message(struct sched *s, const struct net_msg *m);
 struct sched_worker *sched_worker_find(struct sched *s, const char *name);
 int sched_workers_load(struct sched *s);
+
+/* sched_members.c */
+int sched_gossip_start(struct sched *s);
+bool sched_member_alive(const struct sched *s, const char *name);
+const struct swim_member *sched_member(const struct sched *s, const char *name);
+size_t sched_member_count(const struct sched *s); /* workers, LEFT excluded */
+void sched_members_sweep(struct sched *s);
+
+/* sched_fence.c, sched_fence_hook.c */
+int sched_fences_load(struct sched *s);
+struct sched_fence *sched_fence_find(const struct sched *s, const char *node);
+void sched_fence_node(struct sched *s, const char *node, const char *why);
+int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *nlost);
+void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64_t incarnation);
+void sched_fence_forget(struct sched *s, struct sched_fence *f);
+void sched_fence_note_death(struct sched *s, size_t members);
+void sched_fence_resume(struct sched *s, const char *why);
+void sched_fence_tick(struct sched *s);
+void sched_fence_reap(struct sched *s);
+void sched_fences_free(struct sched *s);
 
 /* control.c */
 int ctl_cache_new(struct ctl_cache **out);

@@ -7,8 +7,8 @@
  * dispatched run stays active until the worker reports that it ended or
  * that it never started (rule 3); nothing here ends a run on a timeout.
  *
- * Worker choice: alive (heard within node_timeout, said HELLO to this
- * scheduler), carries every label the task needs, has a free slot; the
+ * Worker choice: alive (ALIVE in gossip, heard within node_timeout, said
+ * HELLO to this scheduler), not drained, not being fenced, carries every label the task needs, has a free slot; the
  * least loaded (active runs / slots) wins, ties by name.  Pending runs are
  * served by priority (higher first), then age.
  */
@@ -93,7 +93,15 @@ int sched_node_active_runs(const struct sched *s, const char *node)
 bool sched_worker_alive(const struct sched *s, const struct sched_worker *w)
 {
 	return w->hello && w->have_addr && w->last_heard &&
-	       clock_mono_ms() - w->last_heard <= s->opt.node_timeout_ms;
+	       clock_mono_ms() - w->last_heard <= s->opt.node_timeout_ms &&
+	       sched_member_alive(s, w->name);
+}
+
+/* May take new runs: alive, not drained, not being fenced. */
+static bool worker_eligible(const struct sched *s, const struct sched_worker *w)
+{
+	return sched_worker_alive(s, w) && !w->drained_ms && w->slots > 0 &&
+	       !sched_fence_find(s, w->name);
 }
 
 /* Resend CANCEL of r to its worker until the run ends (sched_peers.c acks
@@ -147,7 +155,7 @@ static struct sched_worker *pick_worker(struct sched *s, const struct sched_task
 	double best_load = 2.0;
 	for (size_t i = 0; i < s->nworkers; i++) {
 		struct sched_worker *w = &s->workers[i];
-		if (!sched_worker_alive(s, w) || w->slots <= 0)
+		if (!worker_eligible(s, w))
 			continue;
 		if (avoid[0] && strcmp(w->name, avoid) == 0) {
 			avoided = w;
@@ -257,9 +265,10 @@ void sched_dispatch_pending(struct sched *s)
 }
 
 /*
- * The retry owed when r ends in `state`: a failed or timed-out attempt
- * within its task's `retries` gets a new run (reason retry, next attempt,
- * same scheduled time) that waits retry_backoff before dispatch, under the
+ * The retry owed when r ends in `state`: a failed, timed-out or lost
+ * (fenced) attempt within its task's `retries` gets a new run (reason
+ * retry, next attempt, same scheduled time) that waits retry_backoff
+ * before dispatch (a lost one does not wait), under the
  * same overlap rule as every other run.  Fills *rn and returns true if one
  * is owed; the caller has the store create it in the transaction that
  * records the end, so a crash cannot separate the two.
@@ -267,7 +276,7 @@ void sched_dispatch_pending(struct sched *s)
 bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
 		    struct store_run_new *rn)
 {
-	if (state != RUN_FAILED && state != RUN_TIMED_OUT)
+	if (state != RUN_FAILED && state != RUN_TIMED_OUT && state != RUN_LOST)
 		return false;
 	struct sched_task *t = sched_task_find(s, r->task);
 	if (!t || r->attempt > t->def.retries)
@@ -281,7 +290,8 @@ bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state s
 		.overlap = t->def.overlap,
 		.record_skip = true,
 		.now_ms = now,
-		.not_before_ms = now + t->def.retry_backoff_ms,
+		/* A lost run did not fail: its replacement goes at once. */
+		.not_before_ms = state == RUN_LOST ? 0 : now + t->def.retry_backoff_ms,
 	};
 	return true;
 }

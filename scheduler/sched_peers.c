@@ -1,11 +1,15 @@
 /*
  * sched_peers.c - messages from workers.
  *
- * Until gossip membership arrives, workers announce themselves (HELLO)
- * and send heartbeats (HEARTBEAT) straight to the scheduler; the
- * heartbeat lists the runs the worker holds and the LEASE reply renews
- * the lease of each one the store says is still active on that worker,
- * and tells the worker to stop any other (DESIGN rule 6).
+ * Gossip (WIRE_GOSSIP, from any member) goes to the membership layer.
+ * Workers also announce themselves (HELLO: slots, labels) and send
+ * heartbeats (HEARTBEAT) straight to the scheduler; a heartbeat lists the
+ * runs the worker holds and the LEASE reply renews the lease of each one
+ * the store says is still active on that worker, holds it (not renewed,
+ * not stopped) while the worker's node is being fenced, says "lost" for
+ * one the fence declared lost, and tells the worker to stop any other
+ * (DESIGN rule 6).  A heartbeat is also how a node we are fencing shows
+ * that it is alive (sched_fence_node_back).
  *
  * Run reports are applied to the store first and acknowledged after the
  * commit (rule 2).  Every handler is idempotent: a duplicate report finds
@@ -61,6 +65,7 @@ static int load_node(void *arg, const struct store_node *n)
 	w->slots = n->slots;
 	snprintf(w->labels, sizeof(w->labels), "%s", n->labels);
 	w->last_hello_ms = n->last_hello_ms;
+	w->drained_ms = n->drained_ms;
 	char err[128];
 	if (net_addr_parse(n->addr, &w->addr, err, sizeof(err)) == 0)
 		w->have_addr = true;
@@ -150,9 +155,15 @@ static uint8_t lease_verdict(struct sched *s, const struct sched_worker *w,
 			     const struct wire_run_entry *e)
 {
 	const struct sched_run *r = sched_run_find(s, e->run_id);
+	struct store_run sr;
+	if (!r && store_run_get(s->store, e->run_id, &sr) == 0 && sr.state == RUN_LOST &&
+	    sr.token == e->token && strcmp(sr.node, w->name) == 0)
+		return LEASE_LOST;
 	if (!r || r->token != e->token || strcmp(r->node, w->name) != 0 ||
 	    !run_state_active(r->state))
 		return LEASE_UNKNOWN;
+	if (r->state == RUN_FENCING)
+		return LEASE_HOLD;
 	return r->cancel_requested ? LEASE_CANCEL : LEASE_OK;
 }
 
@@ -175,12 +186,15 @@ static void on_heartbeat(struct sched *s, struct sched_worker *w, const struct n
 		l->runs[i].run_id = hb->runs[i].run_id;
 		l->runs[i].token = hb->runs[i].token;
 		l->runs[i].state = lease_verdict(s, w, &hb->runs[i]);
-		if (l->runs[i].state == LEASE_UNKNOWN)
-			log_warnx("worker %s holds run %llu (token %llu) that is not active on it "
-				  "here; telling it to stop", w->name,
-				  (unsigned long long)hb->runs[i].run_id,
-				  (unsigned long long)hb->runs[i].token);
+		if (l->runs[i].state == LEASE_UNKNOWN || l->runs[i].state == LEASE_LOST)
+			log_warnx("worker %s holds run %llu (token %llu) that is %s; telling it to "
+				  "stop", w->name, (unsigned long long)hb->runs[i].run_id,
+				  (unsigned long long)hb->runs[i].token,
+				  l->runs[i].state == LEASE_LOST ? "lost (its node was fenced)"
+								 : "not active on it here");
 	}
+	if (sched_fence_find(s, w->name))
+		sched_fence_node_back(s, w, nm->hdr.incarnation);
 	/* A worker that has not said HELLO to this incarnation sees our new
 	 * incarnation in this LEASE and re-announces itself. */
 	send_to(s, &nm->from, &m);
@@ -211,7 +225,7 @@ static void on_reject(struct sched *s, struct sched_worker *w, const struct net_
 {
 	const struct wire_reject *rj = &nm->msg.u.reject;
 	struct sched_run *r = report_run(s, w, rj->run_id, rj->token, "REJECT");
-	if (r && r->state == RUN_DISPATCHED) {
+	if (r && (r->state == RUN_DISPATCHED || r->state == RUN_FENCING)) {
 		int rc;
 		if (r->cancel_requested) {
 			struct store_run_end end = {.state = RUN_CANCELLED, .exit_code = -1,
@@ -280,8 +294,16 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 				  (unsigned long long)e->run_id, w->name, e->state);
 			return;
 		}
+		enum run_state state = (enum run_state)e->state;
+		if (state == RUN_LOST) {
+			/* Only a fence declares a run lost; this one is still active
+			 * here, so the worker ended it on its own: a failure. */
+			log_warnx("run %llu: %s reports it lost, but it was not fenced; recorded as "
+				  "failed", (unsigned long long)e->run_id, w->name);
+			state = RUN_FAILED;
+		}
 		struct store_run_end end = {
-			.state = (enum run_state)e->state,
+			.state = state,
 			.exit_code = e->exit_code,
 			.signal = e->signal,
 			.started_ms = e->started_at_ms,
@@ -292,7 +314,7 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 		};
 		struct store_run_new retry;
 		struct store_run_created retry_out = {0};
-		if (sched_retry_of(s, r, (enum run_state)e->state, &retry)) {
+		if (sched_retry_of(s, r, state, &retry)) {
 			end.retry = &retry;
 			end.retry_out = &retry_out;
 		}
@@ -334,6 +356,11 @@ void sched_on_message(struct sched *s, const struct net_msg *nm)
 	}
 	if (type == WIRE_HELLO) {
 		on_hello(s, nm);
+		return;
+	}
+	if (type == WIRE_GOSSIP) {
+		if (s->gossip && gossip_on_message(s->gossip, nm) < 0)
+			log_debug("gossip payload refused");
 		return;
 	}
 	struct sched_worker *w = worker_by_sender(s, nm->hdr.sender);

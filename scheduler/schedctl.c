@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "cli.h"
@@ -49,6 +50,12 @@ static const char *const commands_help =
 	"  reload                          re-read the schedule files (all or nothing)\n"
 	"  status                          scheduler, workers and unfinished runs\n"
 	"  logs RUN_ID                     a run's result and output tail\n"
+	"  members                         gossip members: state, incarnation, runs\n"
+	"  fence list                      fence requests, open first, and their hook calls\n"
+	"  fence confirm NODE              vouch that NODE is isolated: its runs become lost\n"
+	"  fence resume                    lift a storm pause: fence hooks run again\n"
+	"  drain NODE [--wait]             no new runs to NODE; --wait: until it holds none\n"
+	"  undrain NODE                    NODE takes new runs again\n"
 	"  keygen [--out FILE]             create a cluster keyring (mode 0600)\n"
 	"  next EXPR [--count N] [--from TIME] [--tz ZONE]\n"
 	"                                  next fire times of a schedule expression\n";
@@ -143,8 +150,8 @@ static int cmd_next(int argc, char **argv)
 	return 0;
 }
 
-/* Send argv to the scheduler and print the paged reply. */
-static int remote(const struct config *cfg, int argc, char **argv)
+/* Send argv to the scheduler; the paged reply into *text, exit code back. */
+static int remote_call(const struct config *cfg, int argc, char **argv, struct strbuf *reply)
 {
 	char err[512];
 	const char *origin;
@@ -178,6 +185,7 @@ static int remote(const struct config *cfg, int argc, char **argv)
 	struct strbuf text;
 	strbuf_init(&text);
 	int code = 1;
+	bool answered = false;
 	if (!req || !in)
 		goto out;
 	req->type = WIRE_CTL_REQ;
@@ -247,14 +255,84 @@ static int remote(const struct config *cfg, int argc, char **argv)
 			goto out;
 		}
 	}
-	fputs(strbuf_str(&text), code == 0 ? stdout : stderr);
+	answered = true;
+	strbuf_puts(reply, strbuf_str(&text));
 out:
+	if (!answered && code == 1)
+		code = -1; /* no answer (already said so) */
 	strbuf_free(&text);
 	net_close(ep);
 	free(req);
 	free(in);
 	auth_keyring_wipe(&keys);
 	return code;
+}
+
+static int remote(const struct config *cfg, int argc, char **argv)
+{
+	struct strbuf reply;
+	strbuf_init(&reply);
+	int code = remote_call(cfg, argc, argv, &reply);
+	fputs(strbuf_str(&reply), code == 0 ? stdout : stderr);
+	strbuf_free(&reply);
+	return code < 0 ? 1 : code;
+}
+
+/* drain NODE --wait: drain, then ask again every second until the node
+ * holds no run, printing the progress; then say it is safe to stop. */
+static int drain_wait(const struct config *cfg, const char *node)
+{
+	char *argv[] = {"drain", (char *)node, "--json", NULL};
+	int64_t start = clock_mono_ms();
+	int last = -1;
+	for (;;) {
+		struct strbuf reply;
+		strbuf_init(&reply);
+		int code = remote_call(cfg, 3, argv, &reply);
+		const char *p = strstr(strbuf_str(&reply), "\"runs_left\": ");
+		int left = p ? atoi(p + 13) : -1;
+		if (code != 0 || left < 0) {
+			if (code >= 0)
+				fputs(strbuf_str(&reply), stderr);
+			strbuf_free(&reply);
+			return code < 0 ? 1 : code ? code : 1;
+		}
+		strbuf_free(&reply);
+		double secs = (clock_mono_ms() - start) / 1000.0;
+		if (left == 0) {
+			if (opt_json)
+				printf("{\"ok\": true, \"node\": \"%s\", \"runs_left\": 0, "
+				       "\"waited_s\": %.1f}\n", node, secs);
+			else
+				printf("%s is drained and holds no runs after %.1fs: safe to stop\n",
+				       node, secs);
+			return 0;
+		}
+		if (left != last && !opt_json)
+			printf("draining %s: %d run(s) left after %.1fs\n", node, left, secs);
+		fflush(stdout);
+		last = left;
+		struct timespec ts = {.tv_sec = 1};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The NODE of "drain NODE --wait" (--json anywhere), else NULL. */
+static const char *drain_node(int argc, char **argv)
+{
+	const char *node = NULL;
+	bool wait = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--wait") == 0)
+			wait = true;
+		else if (strcmp(argv[i], "--json") == 0)
+			continue;
+		else if (node || argv[i][0] == '-')
+			return NULL;
+		else
+			node = argv[i];
+	}
+	return wait ? node : NULL;
 }
 
 int main(int argc, char **argv)
@@ -288,6 +366,8 @@ int main(int argc, char **argv)
 				if (strcmp(rest[i], "--json") != 0)
 					rest[n++] = rest[i];
 			code = cmd_next(n, rest);
+		} else if (strcmp(cmd, "drain") == 0 && drain_node(argc - first, argv + first)) {
+			code = drain_wait(&cfg, drain_node(argc - first, argv + first));
 		} else
 			code = remote(&cfg, argc - first, argv + first);
 	}

@@ -30,6 +30,8 @@ static const struct cli_flag schedd_flags[] = {
 	{"--key-file", "cluster", "key_file", "cluster keyring file (schedctl keygen)"},
 	{"--tasks-dir", "scheduler", "tasks_dir", "directory of schedule files"},
 	{"--log-level", "scheduler", "log_level", "error, warn, info or debug"},
+	{"--fence-hook", "scheduler", "fence_hook", "HOOK NODE ADDRESS INCARNATION; exit 0: isolated"},
+	{"--seeds", "cluster", "seeds", "gossip seed addresses, ADDR:PORT,..."},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -38,10 +40,13 @@ static const char *const schedd_schema[] = {
 	"cluster.max_clock_skew", "scheduler.name", "scheduler.listen", "scheduler.db",
 	"scheduler.tasks_dir", "scheduler.lease", "scheduler.heartbeat",
 	"scheduler.node_timeout", "scheduler.catch_up_grace", "scheduler.log_level",
+	"scheduler.advertise", "scheduler.fence_hook", "scheduler.fence_timeout",
+	"scheduler.fence_backoff_max", "scheduler.fence_storm_share", "scheduler.fence_storm_min",
+	"scheduler.fence_storm_window", "scheduler.node_grace", "cluster.seeds", "gossip.*",
 	/* worker keys may live in a shared cluster file */
 	"worker.name", "worker.listen", "worker.db", "worker.slots", "worker.labels",
 	"worker.log_dir", "worker.log_cap", "worker.log_retention", "worker.kill_grace",
-	"worker.log_level", NULL,
+	"worker.log_level", "worker.advertise", "worker.drain_timeout", NULL,
 };
 
 static bool opt_check, opt_help;
@@ -51,6 +56,64 @@ static const struct cli_switch schedd_switches[] = {
 	{"--help", &opt_help, "this help"},
 	{NULL, NULL, NULL},
 };
+
+/* fence_storm_share: "0.5" or "50%", in (0, 1]. */
+static int parse_share(const struct config *cfg, double *out, char *err, size_t len)
+{
+	const char *origin;
+	const char *v = config_get(cfg, "scheduler", "fence_storm_share", &origin);
+	*out = 0.5;
+	if (!v)
+		return 0;
+	char *end;
+	double x = strtod(v, &end);
+	if (end != v && *end == '%' && end[1] == '\0')
+		x /= 100.0;
+	else if (end == v || *end != '\0')
+		x = -1;
+	if (!(x > 0 && x <= 1)) {
+		snprintf(err, len, "%s: scheduler.fence_storm_share: '%s' is not a share in (0, 1] "
+			 "(e.g. 0.5 or 50%%)", origin, v);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+static int load_fence_options(const struct config *cfg, struct sched_opts *o, char *err,
+			      size_t len)
+{
+	const char *origin;
+	const char *hook = config_get(cfg, "scheduler", "fence_hook", &origin);
+	if (hook && hook[0] && hook[0] != '/') {
+		snprintf(err, len, "%s: scheduler.fence_hook: '%s' must be an absolute path", origin,
+			 hook);
+		return -EINVAL;
+	}
+	if (hook && strlen(hook) >= sizeof(o->fence_hook)) {
+		snprintf(err, len, "%s: scheduler.fence_hook: path too long", origin);
+		return -EINVAL;
+	}
+	snprintf(o->fence_hook, sizeof(o->fence_hook), "%s", hook ? hook : "");
+	if (config_duration_ms(cfg, "scheduler", "fence_timeout", 60000, &o->fence_timeout_ms, err,
+			       len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "fence_backoff_max", 60000,
+			       &o->fence_backoff_max_ms, err, len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "fence_storm_window", 30000, &o->storm_window_ms,
+			       err, len) < 0 ||
+	    config_int(cfg, "scheduler", "fence_storm_min", 2, 1, 100000, &o->storm_min, err,
+		       len) < 0 ||
+	    config_duration_ms(cfg, "scheduler", "node_grace", 15000, &o->node_grace_ms, err,
+			       len) < 0 ||
+	    parse_share(cfg, &o->storm_share, err, len) < 0)
+		return -EINVAL;
+	if (o->fence_timeout_ms <= 0 || o->fence_backoff_max_ms < 1000) {
+		snprintf(err, len, "scheduler.fence_timeout must be above 0 and "
+			 "scheduler.fence_backoff_max at least 1s");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int load_options(const struct config *cfg, struct sched_opts *o, char *err, size_t len)
 {
@@ -82,6 +145,17 @@ static int load_options(const struct config *cfg, struct sched_opts *o, char *er
 	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
 			       len) < 0)
 		return -EINVAL;
+	if (load_fence_options(cfg, o, err, len) < 0 ||
+	    gossip_options_load(cfg, &o->swim, err, len) < 0)
+		return -EINVAL;
+	o->seeds = config_str(cfg, "cluster", "seeds", NULL);
+	const char *adv = config_get(cfg, "scheduler", "advertise", &origin);
+	struct net_addr aa;
+	if (adv && net_addr_parse(adv, &aa, why, sizeof(why)) < 0) {
+		snprintf(err, len, "%s: scheduler.advertise: %s", origin, why);
+		return -EINVAL;
+	}
+	snprintf(o->advertise, sizeof(o->advertise), "%s", adv ? adv : "");
 	if (o->lease_ms < 3 * o->heartbeat_ms) {
 		snprintf(err, len, "scheduler.lease (%lld ms) must be at least 3 heartbeats (%lld ms)",
 			 (long long)o->lease_ms, (long long)(3 * o->heartbeat_ms));
@@ -113,8 +187,16 @@ static void on_datagrams(struct loop *l, int fd, uint32_t events, void *arg)
 
 static int64_t on_tick(struct loop *l, void *arg)
 {
-	(void)l;
 	struct sched *s = arg;
+	if (!s->stopping) {
+		sched_members_sweep(s);
+		sched_fence_tick(s);
+	}
+	if (s->stopping) {
+		if (clock_mono_ms() >= s->stop_at)
+			loop_stop(l);
+		return 20;
+	}
 	sched_fire_due(s);
 	sched_dispatch_pending(s);
 	outbox_tick(s->outbox, clock_mono_ms());
@@ -123,7 +205,12 @@ static int64_t on_tick(struct loop *l, void *arg)
 
 static void on_signal(struct loop *l, int signo, void *arg)
 {
+	(void)l;
 	struct sched *s = arg;
+	if (signo == SIGCHLD) {
+		sched_fence_reap(s);
+		return;
+	}
 	if (signo == SIGHUP) {
 		char msg[4096];
 		log_info("SIGHUP: reloading %s", s->opt.tasks_dir);
@@ -131,9 +218,16 @@ static void on_signal(struct loop *l, int signo, void *arg)
 			log_info("%s", msg);
 		return;
 	}
+	if (s->stopping)
+		return;
 	log_info("%s: stopping; running tasks keep running on their workers",
 		 strsignal(signo));
-	loop_stop(l);
+	/* Leave the cluster (workers then know the scheduler is down for
+	 * everyone: rule 6) and give the news a few probe periods. */
+	s->stopping = true;
+	s->stop_at = clock_mono_ms() + 5 * (int64_t)s->opt.swim.probe_interval_ms;
+	if (s->gossip)
+		gossip_leave(s->gossip);
 }
 
 static int check_only(const struct sched_opts *o)
@@ -155,6 +249,8 @@ static int check_only(const struct sched_opts *o)
 
 static void sched_free(struct sched *s)
 {
+	sched_fences_free(s);
+	gossip_free(s->gossip);
 	outbox_free(s->outbox);
 	net_close(s->net);
 	loop_free(s->loop);
@@ -218,7 +314,7 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	s.started_ms = clock_wall_ms();
 	s.incarnation = (uint64_t)s.started_ms;
-	if (sched_runs_load(&s) < 0 || sched_workers_load(&s) < 0)
+	if (sched_runs_load(&s) < 0 || sched_workers_load(&s) < 0 || sched_fences_load(&s) < 0)
 		fatalx("cannot read unfinished runs and nodes from %s", s.opt.db_path);
 	heap_init(&s.due);
 	if (sched_tasks_apply(&s, &ts, err, sizeof(err)) < 0)
@@ -243,6 +339,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD); /* fence hooks */
 	if (loop_watch_signals(s.loop, &set, on_signal, &s) < 0 ||
 	    loop_add_fd(s.loop, net_fd(s.net), EPOLLIN, on_datagrams, &s) < 0 ||
 	    loop_add_timer(s.loop, 0, on_tick, &s, NULL) < 0)
@@ -251,7 +348,18 @@ int main(int argc, char **argv)
 	 * says HELLO to this incarnation (sched_peers.c), not to an address
 	 * remembered from before, which another process may hold by now. */
 	char addr[NET_ADDR_STRLEN];
-	net_addr_format(&s.opt.listen, addr, sizeof(addr));
+	struct net_addr local;
+	net_local_addr(s.net, &local);
+	net_addr_format(&local, addr, sizeof(addr));
+	if (!s.opt.advertise[0]) {
+		if (strncmp(addr, "0.0.0.0:", 8) == 0 || strncmp(addr, "[::]:", 5) == 0)
+			fatalx("scheduler.listen %s is a wildcard address: set scheduler.advertise to "
+			       "the address members reach this scheduler at", addr);
+		snprintf(s.opt.advertise, sizeof(s.opt.advertise), "%s", addr);
+	}
+	s.started_mono = clock_mono_ms();
+	if (sched_gossip_start(&s) < 0)
+		fatalx("cannot start gossip membership as %s at %s", s.opt.name, s.opt.advertise);
 	log_info("scheduler %s listening on %s, %zu task(s) from %s, database %s", s.opt.name,
 		 addr, s.ntasks, s.opt.tasks_dir, s.opt.db_path);
 	store_event(s.store, s.started_ms, "scheduler_start", NULL, 0, NULL, "%s on %s",
