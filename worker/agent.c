@@ -6,11 +6,18 @@
  *   confirms (from the time the heartbeat was SENT, so clock drift and
  *   delay only ever shorten a lease) and stops the runs it does not.
  *
+ *   A LEASE verdict per run: OK extends it; CANCEL and UNKNOWN stop the
+ *   run; HOLD (the scheduler is fencing this node) leaves the lease to run
+ *   out, after which the run self-fences; LOST (the node was fenced) kills
+ *   it at once and reports it lost.
+ *
  *   DISPATCH: persist (accept or tombstone) before answering, then start.
  *   A run id seen before is answered from the database, never started
  *   twice.  STARTED, ENDED and REJECT are resent until acknowledged.
  *
- * Only datagrams from the configured scheduler's sender id are obeyed.
+ * GOSSIP from any member of the cluster (any authenticated sender) goes to
+ * the membership layer; everything else is obeyed only from the
+ * configured scheduler's sender id.
  */
 #include <errno.h>
 #include <signal.h>
@@ -272,6 +279,27 @@ static void on_welcome(struct agent *a, const struct net_msg *nm)
 	send_heartbeat(a);
 }
 
+/* LEASE_OK for heartbeat hb_seq: extend r's lease to until (never
+ * shorten it).  An OK to a heartbeat later than the one put on HOLD means
+ * the scheduler called the fence off; an earlier one (reordered) does not. */
+static void renew(struct agent_run *r, uint64_t hb_seq, int64_t until)
+{
+	if (r->hold_seq && hb_seq <= r->hold_seq)
+		return;
+	if (r->hold_seq)
+		log_info("run %llu of %s: the scheduler renews its lease again (fence called off)",
+			 (unsigned long long)r->w.run_id, r->w.task);
+	r->hold_seq = 0;
+	if (until <= r->lease_until)
+		return;
+	if (r->kept && until > clock_mono_ms()) {
+		log_info("run %llu of %s: the scheduler renewed its lease again",
+			 (unsigned long long)r->w.run_id, r->w.task);
+		r->kept = false;
+	}
+	r->lease_until = until;
+}
+
 static void on_lease(struct agent *a, const struct net_msg *nm)
 {
 	const struct wire_lease *l = &nm->msg.u.lease;
@@ -288,8 +316,18 @@ static void on_lease(struct agent *a, const struct net_msg *nm)
 			continue;
 		switch (l->runs[i].state) {
 		case LEASE_OK:
-			if (sent + (int64_t)l->lease_ms > r->lease_until)
-				r->lease_until = sent + (int64_t)l->lease_ms;
+			renew(r, l->hb_seq, sent + (int64_t)l->lease_ms);
+			break;
+		case LEASE_HOLD:
+			if (!r->hold_seq)
+				log_warnx("run %llu of %s: the scheduler is fencing this node; the "
+					  "lease is not renewed and the run is killed when it ends",
+					  (unsigned long long)r->w.run_id, r->w.task);
+			if (l->hb_seq > r->hold_seq)
+				r->hold_seq = l->hb_seq;
+			break;
+		case LEASE_LOST:
+			agent_lose(a, r);
 			break;
 		case LEASE_CANCEL:
 			wstore_set_cancel(a->ws, r->w.run_id);
@@ -314,6 +352,11 @@ static const agent_handler agent_handlers[WIRE_TYPE_MAX + 1] = {
 void agent_on_message(struct agent *a, const struct net_msg *nm)
 {
 	uint8_t type = nm->msg.type;
+	if (type == WIRE_GOSSIP) {
+		if (a->gossip && gossip_on_message(a->gossip, nm) < 0)
+			log_debug("GOSSIP payload refused by the membership decoder");
+		return;
+	}
 	if (nm->hdr.sender != a->sched_sender) {
 		char addr[NET_ADDR_STRLEN];
 		net_addr_format(&nm->from, addr, sizeof(addr));

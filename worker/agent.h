@@ -1,16 +1,28 @@
 /*
  * agent.h - the worker daemon's state, shared by its files:
  *
- *   workerd.c   process role: configuration, start-up, signals, loop
- *   agent.c     messages from the scheduler, hello/heartbeat/lease
- *   runs.c      starting, watching, ending and reconciling task processes
+ *   workerd.c      process role: configuration, start-up, signals, loop
+ *   agent.c        messages from the scheduler and gossip, hello/heartbeat/lease
+ *   runs.c         starting, watching, ending and reconciling task processes
+ *   agent_fence.c  at lease expiry: self-fence, or keep the run (rule 6)
+ *   drain.c        stopping: drain, deadline, leave the cluster, exit
  *
  * Write-ahead (DESIGN rule 2): a dispatch is persisted as accepted before
  * fork/exec; an end is persisted before it is reported, and reported until
- * acknowledged; only then is the run forgotten.  Self-fencing (rule 6):
- * every run has a lease, renewed by the scheduler's LEASE answers to our
- * heartbeats; when it runs out, the run's process group is killed and the
- * run ends as failed with the reason recorded.
+ * acknowledged; only then is the run forgotten.
+ *
+ * Leases (rule 6): every run has a lease, renewed by the scheduler's
+ * LEASE answers to our heartbeats.  When it runs out, the run's process
+ * group is killed (self-fencing) unless our gossip view says the
+ * scheduler is down for everyone (agent_fence.c).  A LEASE_HOLD answer
+ * (the scheduler is fencing this node) stops renewing without killing;
+ * LEASE_LOST (the node was fenced) kills at once and reports the run
+ * lost.
+ *
+ * Membership: workerd is a gossip (SWIM) member on its own endpoint, under
+ * its persisted incarnation.  SIGTERM drains: no new runs, running ones
+ * finish (up to worker.drain_timeout), their ends are acknowledged, then
+ * the worker leaves the cluster, which needs no fence.
  */
 #ifndef SCHED_AGENT_H
 #define SCHED_AGENT_H
@@ -19,6 +31,7 @@
 #include <stdint.h>
 
 #include "exec.h"
+#include "gossip.h"
 #include "loop.h"
 #include "net.h"
 #include "outbox.h"
@@ -37,6 +50,7 @@ struct agent_opts {
 	int64_t log_retention_ms;   /* per-run log files older than this go */
 	int64_t kill_grace_ms;
 	int64_t max_skew_ms;
+	int64_t drain_timeout_ms;   /* SIGTERM to killing what still runs; 0: at once */
 };
 
 struct agent_run {
@@ -50,6 +64,10 @@ struct agent_run {
 	int64_t term_sent;       /* monotonic ms of SIGTERM, 0: none */
 	enum run_state kill_state; /* state to report when we killed it, 0: none */
 	char kill_reason[WSTORE_ERROR_MAX + 1];
+	uint64_t hold_seq;       /* heartbeat put on LEASE_HOLD (not renewed,
+				    self-fence at its end); 0: not on hold */
+	bool kept;               /* lease over, kept running (rule 6); logged once */
+	bool self_fenced;        /* SIGKILLed at lease end */
 	/* The run is over but processes of its group live on: it is reported
 	 * only once the group is gone (a leftover must never overlap the next
 	 * run), with the result kept here meanwhile. */
@@ -83,9 +101,37 @@ struct agent {
 	unsigned hb_next;
 	struct agent_run *runs;
 	size_t nruns;
-	bool stopping;
-	int64_t stop_deadline;
+	struct gossip *gossip;
+	int64_t leave_linger_ms;     /* after gossip_leave, before exit */
+	/* Stopping (drain.c).  All times monotonic ms, 0: not yet. */
+	bool stopping;               /* refuse new runs, advertise 0 slots */
+	bool drain_killing;          /* what still ran was told to stop */
+	int64_t drain_started, drain_deadline, drain_logged;
+	int64_t kill_started;
+	int64_t procs_gone;          /* first moment no run held a process */
+	int64_t left;                /* gossip_leave was sent */
 };
+
+/* agent_fence.c: the verdict at lease expiry (DESIGN rule 6). */
+enum agent_fence_verdict {
+	FENCE_KEEP = 0,     /* the scheduler is down for everyone: keep running */
+	FENCE_CUT_OFF = 1,  /* the scheduler is alive in gossip: we are cut off */
+	FENCE_ALONE = 2,    /* no other member to compare with */
+	FENCE_ISOLATED = 3, /* most other members are not alive: we are isolated */
+};
+
+struct agent_fence_view {
+	enum swim_state scheduler; /* SWIM_UNKNOWN: never heard of it */
+	unsigned others;           /* members but self and the scheduler, not LEFT */
+	unsigned others_alive;     /* of those, ALIVE */
+};
+
+/* The rule alone: others_alive <= others.  Pure. */
+enum agent_fence_verdict agent_fence_decide(enum swim_state scheduler, unsigned others,
+					    unsigned others_alive);
+const char *agent_fence_verdict_text(enum agent_fence_verdict v);
+/* Our gossip view, counted for agent_fence_decide. */
+void agent_fence_view(struct agent *a, struct agent_fence_view *v);
 
 /* agent.c */
 void agent_on_message(struct agent *a, const struct net_msg *m);
@@ -100,9 +146,14 @@ int agent_live_runs(const struct agent *a);
 void agent_spawn(struct agent *a, struct agent_run *r);
 void agent_kill(struct agent *a, struct agent_run *r, enum run_state state, const char *why,
 		int sig);
+void agent_lose(struct agent *a, struct agent_run *r);
 void agent_reap(struct agent *a);
 void agent_check_runs(struct agent *a);
 int agent_reconcile(struct agent *a);
 void agent_purge_logs(struct agent *a);
+
+/* drain.c */
+void agent_drain_signal(struct agent *a, int signo);
+void agent_drain_tick(struct agent *a);
 
 #endif

@@ -324,10 +324,72 @@ void agent_reap(struct agent *a)
 	}
 }
 
+/*
+ * Make run r lost: the scheduler fenced this node (LEASE_LOST) and holds
+ * the run as lost, so it must stop now (SIGKILL, no grace: someone else
+ * may already run the task) and is reported lost, never resumed.  A run
+ * whose process already exited but whose group is still being killed
+ * (draining) is reported lost too: the scheduler's verdict stands.
+ */
+void agent_lose(struct agent *a, struct agent_run *r)
+{
+	static const char why[] =
+		"fenced: the scheduler declared this node dead and fenced it; not resumed";
+	if (r->w.phase == WRUN_ENDED)
+		return;
+	if (r->draining) {
+		r->pend_state = RUN_LOST;
+		snprintf(r->pend_error, sizeof(r->pend_error), "%s", why);
+		exec_kill_group(r->drain_pgid, SIGKILL);
+		return;
+	}
+	if (r->kill_state != RUN_LOST)
+		r->kill_state = 0; /* the fence's verdict wins over a timeout or cancel */
+	agent_kill(a, r, RUN_LOST, why, SIGKILL);
+}
+
+/*
+ * The lease of r is over (DESIGN rule 6).  Self-fence (SIGKILL, failed)
+ * unless our gossip view says the scheduler is down for everyone
+ * (agent_fence.c); then keep it, look again every tick, and say so once.
+ * A run the scheduler put on HOLD always self-fences: the HOLD shows the
+ * scheduler is up and reaches us, whatever our gossip view says.  *view
+ * is read once per tick, on first need.
+ */
+static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_view *view,
+		       bool *have_view)
+{
+	if (!*have_view) {
+		agent_fence_view(a, view);
+		*have_view = true;
+	}
+	enum agent_fence_verdict v =
+		r->hold_seq ? FENCE_CUT_OFF
+			: agent_fence_decide(view->scheduler, view->others, view->others_alive);
+	if (v == FENCE_KEEP) {
+		if (!r->kept)
+			log_warnx("run %llu of %s: lease expired without renewal; kept running: the "
+				  "scheduler is %s in gossip while %u of %u other members are alive, "
+				  "so it is down for everyone",
+				  (unsigned long long)r->w.run_id, r->w.task,
+				  swim_state_name(view->scheduler), view->others_alive, view->others);
+		r->kept = true;
+		return;
+	}
+	char why[WSTORE_ERROR_MAX + 1];
+	snprintf(why, sizeof(why), "self-fenced: lease expired without renewal; %s",
+		 r->hold_seq ? "the scheduler is fencing this node" : agent_fence_verdict_text(v));
+	r->self_fenced = true;
+	r->kill_state = 0; /* no grace, the lease is a safety wall */
+	agent_kill(a, r, RUN_FAILED, why, SIGKILL);
+}
+
 /* Timeouts, kill grace periods and leases; called from the tick. */
 void agent_check_runs(struct agent *a)
 {
 	int64_t now = clock_mono_ms();
+	struct agent_fence_view view;
+	bool have_view = false;
 	for (size_t i = 0; i < a->nruns; i++) {
 		struct agent_run *r = &a->runs[i];
 		if (r->draining) {
@@ -351,13 +413,8 @@ void agent_check_runs(struct agent *a)
 				 (long long)r->w.timeout_ms);
 			agent_kill(a, r, RUN_TIMED_OUT, why, SIGTERM);
 		}
-		if (now > r->lease_until && r->kill_state != RUN_FAILED) {
-			/* Self-fencing: no grace, the lease is a safety wall. */
-			r->kill_state = 0;
-			agent_kill(a, r, RUN_FAILED,
-				   "self-fenced: lease expired without renewal from the scheduler",
-				   SIGKILL);
-		}
+		if (now > r->lease_until && !r->self_fenced && r->kill_state != RUN_LOST)
+			lease_over(a, r, &view, &have_view);
 	}
 }
 

@@ -133,7 +133,7 @@ static int64_t on_tick(struct loop *l, void *arg)
 {
 	struct agent *a = arg;
 	agent_tick(a);
-	if (a->stopping && ((a->nruns == 0) || clock_mono_ms() > a->stop_deadline)) {
+	if (a->stopping && ((a->nruns == 0) || clock_mono_ms() > a->drain_deadline)) {
 		if (a->nruns)
 			log_warnx("stopping with %zu run(s) not yet acknowledged; they are reported "
 				  "at the next start", a->nruns);
@@ -155,7 +155,7 @@ static void on_signal(struct loop *l, int signo, void *arg)
 	log_info("%s: refusing new runs, stopping %d running task(s)", strsignal(signo),
 		 agent_live_runs(a));
 	a->stopping = true;
-	a->stop_deadline = clock_mono_ms() + a->opt.kill_grace_ms + 5000;
+	a->drain_deadline = clock_mono_ms() + a->opt.kill_grace_ms + 5000;
 	for (size_t i = 0; i < a->nruns; i++)
 		agent_kill(a, &a->runs[i], RUN_FAILED, "workerd stopped", SIGTERM);
 }
