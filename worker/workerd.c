@@ -2,18 +2,27 @@
  * workerd.c - the worker daemon: configuration, start-up, signals, loop.
  * See agent.h for how the work is split.
  *
- * Start-up: open the database, reconcile runs a previous life left behind
- * (runs.c: they are ended and reported, never silently dropped), bind the
- * socket, say HELLO.  SIGTERM/SIGINT: refuse new dispatches, stop running
- * tasks (SIGTERM, kill grace, SIGKILL), report their ends, and exit once
- * the scheduler acknowledged them or the deadline passed (an unreported
- * end is still in the database and is reported by the next start).
+ * Start-up: open the database and take the next incarnation from it
+ * (strictly above every earlier one, whatever the wall clock says), so
+ * that the scheduler and gossip can tell this life from the last;
+ * reconcile runs a previous life left behind (runs.c: they are ended and
+ * reported, never silently dropped); bind the socket; join gossip through
+ * cluster.seeds (or the scheduler) under the address others reach us at
+ * (worker.advertise, or the bound address when it is not a wildcard);
+ * say HELLO.
+ *
+ * SIGTERM/SIGINT: refuse new dispatches, stop running tasks (SIGTERM,
+ * kill grace, SIGKILL), report their ends, and exit once the scheduler
+ * acknowledged them or the deadline passed (an unreported end is still
+ * in the database and is reported by the next start).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 
@@ -38,13 +47,18 @@ static const struct cli_flag workerd_flags[] = {
 
 static const char *const workerd_schema[] = {
 	"cluster.key_file", "cluster.scheduler", "cluster.scheduler_name",
-	"cluster.max_clock_skew", "worker.name", "worker.listen", "worker.db", "worker.slots",
-	"worker.labels", "worker.log_dir", "worker.log_cap", "worker.log_retention",
-	"worker.kill_grace", "worker.log_level",
+	"cluster.max_clock_skew", "cluster.seeds", "worker.name", "worker.listen", "worker.db",
+	"worker.slots", "worker.labels", "worker.log_dir", "worker.log_cap",
+	"worker.log_retention", "worker.kill_grace", "worker.log_level", "worker.advertise",
+	"worker.drain_timeout",
+	"gossip.*", /* checked by gossip_options_load */
 	/* scheduler keys may live in a shared cluster file */
 	"scheduler.name", "scheduler.listen", "scheduler.db", "scheduler.tasks_dir",
 	"scheduler.lease", "scheduler.heartbeat", "scheduler.node_timeout",
-	"scheduler.catch_up_grace", "scheduler.log_level", NULL,
+	"scheduler.catch_up_grace", "scheduler.log_level", "scheduler.advertise",
+	"scheduler.fence_hook", "scheduler.fence_timeout", "scheduler.fence_backoff_max",
+	"scheduler.fence_storm_share", "scheduler.fence_storm_min", "scheduler.fence_storm_window",
+	"scheduler.node_grace", NULL,
 };
 
 static bool opt_check, opt_help;
@@ -73,6 +87,23 @@ static int parse_addr(const struct config *cfg, const char *sec, const char *key
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* "0" (with or without a unit) is a valid drain_timeout: no drain at all.
+ * Durations elsewhere must be above zero, so it is read here. */
+static int load_drain_timeout(const struct config *cfg, int64_t *out, char *err, size_t len)
+{
+	const char *v = config_get(cfg, "worker", "drain_timeout", NULL);
+	if (v) {
+		size_t zeros = strspn(v, "0");
+		const char *unit = v + zeros;
+		if (zeros > 0 && (!*unit || !strcmp(unit, "ms") || !strcmp(unit, "s") ||
+				  !strcmp(unit, "m") || !strcmp(unit, "h") || !strcmp(unit, "d"))) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return config_duration_ms(cfg, "worker", "drain_timeout", 300000, out, err, len);
 }
 
 static int load_options(const struct config *cfg, struct agent_opts *o, char *err, size_t len)
@@ -104,9 +135,95 @@ static int load_options(const struct config *cfg, struct agent_opts *o, char *er
 	    config_duration_ms(cfg, "worker", "log_retention", 7 * 86400000LL, &o->log_retention_ms,
 			       err, len) < 0 ||
 	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
-			       len) < 0)
+			       len) < 0 ||
+	    load_drain_timeout(cfg, &o->drain_timeout_ms, err, len) < 0)
 		return -EINVAL;
 	o->slots = (int)slots;
+	return 0;
+}
+
+/* Membership settings: how we join gossip and where others reach us. */
+struct member_opts {
+	struct swim_config swim;
+	char seeds[512];            /* cluster.seeds, or the scheduler's address */
+	const char *advertise;      /* worker.advertise; NULL: the bound address */
+};
+
+static bool addr_is_wildcard(const struct net_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+	return false;
+}
+
+static uint16_t addr_port(const struct net_addr *a)
+{
+	return ntohs(a->ss.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&a->ss)->sin6_port
+						 : ((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+/* Every seed must parse, so that -n catches a typo before a start does. */
+static int check_seeds(const char *seeds, const char *origin, char *err, size_t len)
+{
+	char buf[512], why[160];
+	if (strlen(seeds) >= sizeof(buf)) {
+		snprintf(err, len, "%s: cluster.seeds: longer than %zu bytes", origin, sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", seeds);
+	char *save = NULL;
+	int n = 0;
+	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save), n++) {
+		struct net_addr tmp;
+		if (net_addr_parse(tok, &tmp, why, sizeof(why)) < 0) {
+			snprintf(err, len, "%s: cluster.seeds: '%s': %s", origin, tok, why);
+			return -EINVAL;
+		}
+	}
+	if (n == 0 || n > SWIM_SEEDS_MAX) {
+		snprintf(err, len, "%s: cluster.seeds: give 1..%d ADDR:PORT, comma-separated", origin,
+			 SWIM_SEEDS_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_membership(const struct config *cfg, const struct agent_opts *o,
+			   struct member_opts *mo, char *err, size_t len)
+{
+	if (gossip_options_load(cfg, &mo->swim, err, len) < 0)
+		return -EINVAL;
+	const char *origin;
+	const char *seeds = config_get(cfg, "cluster", "seeds", &origin);
+	if (seeds) {
+		if (check_seeds(seeds, origin, err, len) < 0)
+			return -EINVAL;
+		snprintf(mo->seeds, sizeof(mo->seeds), "%s", seeds);
+	} else {
+		net_addr_format(&o->scheduler, mo->seeds, sizeof(mo->seeds));
+	}
+	mo->advertise = config_get(cfg, "worker", "advertise", &origin);
+	if (!mo->advertise && addr_is_wildcard(&o->listen)) {
+		snprintf(err, len,
+			 "worker.listen is a wildcard address, which other members cannot reach: "
+			 "set worker.advertise to the ADDR:PORT they reach this worker at");
+		return -EINVAL;
+	}
+	if (mo->advertise) {
+		struct net_addr adv;
+		char why[160] = "";
+		if (strlen(mo->advertise) > SWIM_ADDR_MAX)
+			snprintf(why, sizeof(why), "longer than %d bytes", SWIM_ADDR_MAX);
+		else if (net_addr_parse(mo->advertise, &adv, why, sizeof(why)) == 0 &&
+			 (addr_is_wildcard(&adv) || addr_port(&adv) == 0))
+			snprintf(why, sizeof(why), "a wildcard address or port 0 reaches nobody");
+		if (why[0]) {
+			snprintf(err, len, "%s: worker.advertise: '%s': %s", origin, mo->advertise, why);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -160,11 +277,49 @@ static void on_signal(struct loop *l, int signo, void *arg)
 		agent_kill(a, &a->runs[i], RUN_FAILED, "workerd stopped", SIGTERM);
 }
 
+/* Become a gossip member on our endpoint and join (see the file comment).
+ * The address others reach us at: worker.advertise, else the bound one
+ * (load_membership refused a wildcard without advertise). */
+static void start_gossip(struct agent *a, const struct member_opts *mo)
+{
+	char addr[NET_ADDR_STRLEN];
+	if (mo->advertise) {
+		snprintf(addr, sizeof(addr), "%s", mo->advertise);
+	} else {
+		struct net_addr local;
+		net_local_addr(a->net, &local);
+		net_addr_format(&local, addr, sizeof(addr));
+	}
+	struct gossip_config gc = {
+		.net = a->net,
+		.loop = a->loop,
+		.name = a->opt.name,
+		.addr = addr,
+		.incarnation = a->incarnation,
+		.swim = &mo->swim,
+	};
+	int rc = gossip_new(&gc, &a->gossip);
+	if (rc < 0)
+		fatalx("gossip: cannot start the member %s at %s: %s", a->opt.name, addr,
+		       strerror(-rc));
+	rc = gossip_join(a->gossip, mo->seeds);
+	if (rc < 0)
+		fatalx("gossip: cannot join through %s: %s", mo->seeds, strerror(-rc));
+	/* About five probe periods: the LEFT news is pushed and piggybacked
+	 * several times before we go quiet. */
+	a->leave_linger_ms = 5 * (int64_t)mo->swim.probe_interval_ms;
+	if (a->leave_linger_ms < 1000)
+		a->leave_linger_ms = 1000;
+	log_info("gossip member %s at %s (incarnation %llu), joining through %s", a->opt.name,
+		 addr, (unsigned long long)a->incarnation, mo->seeds);
+}
+
 static void agent_free(struct agent *a)
 {
 	while (a->nruns)
 		agent_run_remove(a, a->runs[0].w.run_id);
 	free(a->runs);
+	gossip_free(a->gossip);
 	outbox_free(a->outbox);
 	net_close(a->net);
 	loop_free(a->loop);
@@ -187,7 +342,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	static struct agent a;
-	if (first < 0 || first < argc || load_options(&cfg, &a.opt, err, sizeof(err)) < 0) {
+	static struct member_opts mo;
+	if (first < 0 || first < argc || load_options(&cfg, &a.opt, err, sizeof(err)) < 0 ||
+	    load_membership(&cfg, &a.opt, &mo, err, sizeof(err)) < 0) {
 		fprintf(stderr, "workerd: %s\n", first < 0 || first == argc ? err
 								 : "unexpected argument");
 		config_free(&cfg);
@@ -216,10 +373,12 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	a.heartbeat_ms = 1000;
 	a.lease_ms = 15000;
-	a.incarnation = (uint64_t)clock_wall_ms();
 	a.sched_sender = auth_sender_id(a.opt.scheduler_name);
 	if (wstore_open(a.opt.db_path, &a.ws, err, sizeof(err)) < 0)
 		fatalx("%s", err);
+	int rc = wstore_next_incarnation(a.ws, clock_wall_ms(), &a.incarnation);
+	if (rc < 0)
+		fatalx("%s: cannot record the next incarnation: %s", a.opt.db_path, strerror(-rc));
 	struct net_config nc = {
 		.listen = &a.opt.listen,
 		.keys = &a.keys,
@@ -232,6 +391,7 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (loop_new(&a.loop) < 0 || outbox_new(a.net, NULL, &a.outbox) < 0)
 		fatalx("out of memory");
+	start_gossip(&a, &mo);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -250,9 +410,11 @@ int main(int argc, char **argv)
 	net_local_addr(a.net, &local);
 	net_addr_format(&local, addr, sizeof(addr));
 	net_addr_format(&a.opt.scheduler, saddr, sizeof(saddr));
-	log_info("worker %s listening on %s, %d slot(s), labels '%s', scheduler %s at %s",
-		 a.opt.name, addr, a.opt.slots, a.opt.labels, a.opt.scheduler_name, saddr);
-	int rc = loop_run(a.loop);
+	log_info("worker %s listening on %s, %d slot(s), labels '%s', scheduler %s at %s, "
+		 "drain_timeout %llds",
+		 a.opt.name, addr, a.opt.slots, a.opt.labels, a.opt.scheduler_name, saddr,
+		 (long long)(a.opt.drain_timeout_ms / 1000));
+	rc = loop_run(a.loop);
 	agent_free(&a);
 	config_free(&cfg);
 	return rc < 0 ? 1 : 0;
