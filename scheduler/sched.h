@@ -64,6 +64,7 @@ struct sched_fence {
 	int attempts;
 	int64_t next_attempt_ms; /* wall ms */
 	bool paused;             /* storm guard */
+	int64_t opened_mono;     /* when this life of schedd took it up */
 	pid_t pid;               /* hook running, 0: none */
 	int out_fd;              /* its output, -1: closed */
 	bool timed_out;

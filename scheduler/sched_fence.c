@@ -31,7 +31,10 @@
  *
  * Storm guard (rule 7): when at least fence_storm_min nodes and more than
  * fence_storm_share of the members were declared dead within
- * fence_storm_window, the problem is probably our own network.  Every
+ * fence_storm_window, the problem is probably our own network (a first
+ * hook call also waits while other members are suspected, so that the
+ * first death of a storm is not fenced before the storm shows: see
+ * sched_fence_hook.c).  Every
  * open request is paused (no hook runs) and stays paused until each of
  * them is resolved (node back, or confirmed by an operator) or an
  * operator lifts the pause (`schedctl fence resume`).
@@ -77,6 +80,7 @@ static struct sched_fence *fence_track(struct sched *s, const struct store_fence
 	f->next_attempt_ms = row->next_attempt_ms;
 	f->paused = row->paused_by_storm;
 	f->out_fd = -1;
+	f->opened_mono = clock_mono_ms();
 	return f;
 }
 

@@ -184,6 +184,32 @@ void sched_fence_reap(struct sched *s)
 	}
 }
 
+/*
+ * Storm guard, first half: members that fail together are not declared
+ * dead together (each waits for its own probe and suspicion), so the
+ * first death of a storm would be fenced before the storm is seen.  A
+ * first hook call therefore waits while another member is under
+ * suspicion (it may be the next death), for at most the longest
+ * suspicion timeout plus a probe period.  A lone failure has nobody
+ * else suspected and is fenced at once.
+ */
+static bool storm_may_follow(struct sched *s, const struct sched_fence *f, int64_t mono)
+{
+	if (f->attempts || !s->gossip)
+		return false;
+	const struct swim *sw = gossip_swim(s->gossip);
+	int64_t min_ms, max_ms;
+	swim_suspicion_bounds(sw, &min_ms, &max_ms);
+	if (mono - f->opened_mono > max_ms + s->opt.swim.probe_interval_ms)
+		return false;
+	for (size_t i = 0; i < swim_member_count(sw); i++) {
+		const struct swim_member *m = swim_member_at(sw, i);
+		if (m->state == SWIM_SUSPECT && strcmp(m->name, f->node) != 0)
+			return true;
+	}
+	return false;
+}
+
 /* Start due hook calls and enforce timeouts; every loop tick. */
 void sched_fence_tick(struct sched *s)
 {
@@ -199,7 +225,8 @@ void sched_fence_tick(struct sched *s)
 			}
 			continue;
 		}
-		if (f->paused || !s->opt.fence_hook[0] || now < f->next_attempt_ms)
+		if (f->paused || !s->opt.fence_hook[0] || now < f->next_attempt_ms ||
+		    storm_may_follow(s, f, mono))
 			continue;
 		int rc = spawn(s, f);
 		if (rc < 0) {

@@ -1,8 +1,9 @@
 #!/bin/bash
 # A worker only runs what is meant for it, and cleans up after itself:
 #  (a) a DISPATCH retransmitted to an address that now belongs to another
-#      worker is dropped there (it names its worker), and the run goes
-#      ahead on the worker it was for once that one is back;
+#      worker is dropped there (it names its worker); the dead worker is
+#      fenced (no hook: the operator confirms) and the task's retry runs
+#      exactly once once the worker is back; the first dispatch never ran;
 #  (b) per-run log files older than worker.log_retention are deleted.
 . "$(dirname "$0")/lib.sh"
 
@@ -11,6 +12,8 @@ cat >"$T/tasks/t.conf" <<CONF
 [task once]
 command = echo "ran on \$SCHED_NODE" >> $T/ran
 schedule = 0 0 1 1 *
+retries = 1
+retry_backoff = 1s
 CONF
 
 # (b) an old and a fresh log file, before the worker starts.
@@ -46,10 +49,17 @@ pass "a dispatch for w1 arriving at another worker is dropped there"
 kill -TERM "$INTRUDER"
 wait_for 10 "intruder stopped" sh -c "! kill -0 $INTRUDER 2>/dev/null"
 
-# w1 comes back (same database, same name): the run goes ahead there.
+# w1 comes back (same database, same name, new incarnation): it never
+# accepted the run, but only a fence frees it; the operator confirms.
 start_worker 1
-wait_for 20 "run $run_id ran on w1" grep -q "ran on w1" "$T/ran"
+wait_for 10 "w1 alive again in gossip" sh -c \
+	"$BIN/schedctl -c $T/cluster.conf --json members | python3 -c 'import json,sys; sys.exit(0 if any(m[\"name\"]==\"w1\" and m[\"state\"]==\"alive\" and m[\"fencing\"] for m in json.load(sys.stdin)[\"members\"]) else 1)'"
+run_in "$run_id" fencing || fail "run $run_id is $(field "$run_id" state), want fencing"
+[ -e "$T/ran" ] && fail "the fenced dispatch executed: $(cat "$T/ran")"
+want 0 ctl fence confirm w1
+wait_for 20 "the retry ran on w1" grep -q "ran on w1" "$T/ran"
+wait_for 10 "the retry succeeded" sh -c \
+	"$BIN/schedctl -c $T/cluster.conf --json history once | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j[0][\"state\"]==\"succeeded\" and j[0][\"node\"]==\"w1\" and j[0][\"attempt\"]==2 and j[1][\"state\"]==\"lost\" else 1)'"
+sleep 1
 [ "$(wc -l <"$T/ran")" -eq 1 ] || fail "ran more than once: $(cat "$T/ran")"
-wait_for 10 "run $run_id succeeded" sh -c \
-	"$BIN/schedctl -c $T/cluster.conf --json history once | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j[0][\"state\"]==\"succeeded\" and j[0][\"node\"]==\"w1\" else 1)'"
-pass "run $run_id ran once, on w1, after w1 came back"
+pass "run $run_id fenced and lost; its retry ran once, on w1, after w1 came back"

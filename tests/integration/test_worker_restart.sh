@@ -1,11 +1,13 @@
 #!/bin/bash
 # Crashes, pauses and garbage around a running task, with real processes on
 # loopback (LEASE=3s, HEARTBEAT=500ms):
-#  (a) workerd SIGKILLed while its task runs: the run stays active at the
-#      scheduler (DESIGN rule 3) with the worker shown unreachable; the
-#      restarted workerd (same --db) kills the orphaned process, ends the
-#      run as failed with an error naming the restart, and the task runs
-#      again (its retry, a new run with a higher token).  This is the
+#  (a) workerd SIGKILLed while its task runs: gossip declares it dead and
+#      the scheduler fences it; with no fence hook configured the run stays
+#      active (fencing, DESIGN rules 3 and 4) and the worker is shown as
+#      fencing; the restarted workerd (same --db) kills the orphaned
+#      process, ends the run as failed with an error naming the restart
+#      (which calls the fence off), and the task runs again (its retry, a
+#      new run with a higher token).  This is the
 #      "kill, don't adopt" policy of worker/runs.c (agent_reconcile): a new
 #      workerd cannot recover the output pipe or the exit status of a
 #      process it did not start, so it never adopts one.  A task whose main
@@ -69,13 +71,13 @@ old_w1=$W1_PID
 kill -KILL "$W1_PID"
 wait_for 5 "workerd w1 gone" dead "$old_w1"
 procs "$O" || fail "the task died with workerd (expected an orphan for the restart to find)"
-wait_for 8 "w1 unreachable at the scheduler" eval '[ "$(worker_state w1)" = unreachable ]'
-run_in "$ro" running || fail "run $ro left 'running' while its worker was down: $(field "$ro" state)"
-ctl --json status | json "[r['note'] for r in j['runs'] if r['run_id']==$ro][0]" | grep -q unreachable ||
-	fail "status does not say the run's worker is unreachable"
+wait_for 8 "w1 fenced at the scheduler" eval '[ "$(worker_state w1)" = fencing ]'
+run_in "$ro" fencing || fail "run $ro is $(field "$ro" state) while its worker is fenced, want fencing"
+ctl --json status | json "[r['note'] for r in j['runs'] if r['run_id']==$ro][0]" | grep -q "being fenced" ||
+	fail "status does not say the run's worker is being fenced"
 wait_for 5 "orphan-bg's main process ended" no_procs "^sh -c sleep 65\.${U}2"
 procs "$B" || fail "orphan-bg's background sleep did not outlive its main process"
-pass "workerd SIGKILLed: the task survives, the run stays active, status says unreachable"
+pass "workerd SIGKILLed: the task survives, the run stays active (fencing, no hook)"
 start_worker 1 --slots 4
 wait_for 5 "the restarted workerd killed the orphaned task" no_procs "$O"
 wait_for 5 "the restarted workerd killed what orphan-bg left behind" no_procs "$B"
