@@ -11,10 +11,10 @@
  * (worker.advertise, or the bound address when it is not a wildcard);
  * say HELLO.
  *
- * SIGTERM/SIGINT: refuse new dispatches, stop running tasks (SIGTERM,
- * kill grace, SIGKILL), report their ends, and exit once the scheduler
- * acknowledged them or the deadline passed (an unreported end is still
- * in the database and is reported by the next start).
+ * SIGTERM/SIGINT: drain (drain.c): refuse new dispatches, let running
+ * runs finish up to worker.drain_timeout, then stop what still runs;
+ * once every end is acknowledged, leave the cluster and exit.  A second
+ * signal ends the drain at once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -248,14 +248,10 @@ static void on_datagrams(struct loop *l, int fd, uint32_t events, void *arg)
 
 static int64_t on_tick(struct loop *l, void *arg)
 {
+	(void)l;
 	struct agent *a = arg;
 	agent_tick(a);
-	if (a->stopping && ((a->nruns == 0) || clock_mono_ms() > a->drain_deadline)) {
-		if (a->nruns)
-			log_warnx("stopping with %zu run(s) not yet acknowledged; they are reported "
-				  "at the next start", a->nruns);
-		loop_stop(l);
-	}
+	agent_drain_tick(a);
 	return 100;
 }
 
@@ -267,14 +263,7 @@ static void on_signal(struct loop *l, int signo, void *arg)
 		agent_reap(a);
 		return;
 	}
-	if (a->stopping)
-		return;
-	log_info("%s: refusing new runs, stopping %d running task(s)", strsignal(signo),
-		 agent_live_runs(a));
-	a->stopping = true;
-	a->drain_deadline = clock_mono_ms() + a->opt.kill_grace_ms + 5000;
-	for (size_t i = 0; i < a->nruns; i++)
-		agent_kill(a, &a->runs[i], RUN_FAILED, "workerd stopped", SIGTERM);
+	agent_drain_signal(a, signo);
 }
 
 /* Become a gossip member on our endpoint and join (see the file comment).

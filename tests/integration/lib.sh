@@ -80,6 +80,7 @@ node_timeout = ${NODE_TIMEOUT:-3s}
 slots = ${SLOTS:-2}
 log_dir = $T/logs
 kill_grace = ${KILL_GRACE:-2s}
+drain_timeout = ${DRAIN_TIMEOUT:-0}
 CONF
 	[ -f "$T/keys" ] || "$BIN/schedctl" keygen --out "$T/keys" >/dev/null || fail "keygen"
 }
