@@ -75,6 +75,10 @@ struct sched_fence {
 };
 
 #define SCHED_DEATHS_RING 64
+struct sched_death {
+	int64_t at;              /* monotonic ms */
+	char node[WIRE_NAME_MAX + 1];
+};
 
 struct sched_run {
 	uint64_t run_id;
@@ -142,7 +146,7 @@ struct sched {
 	bool storm;                 /* fencing paused (DESIGN rule 7) */
 	bool stopping;              /* SIGTERM: leaving the cluster */
 	int64_t stop_at;            /* monotonic */
-	int64_t deaths[SCHED_DEATHS_RING]; /* monotonic ms of recent deaths */
+	struct sched_death deaths[SCHED_DEATHS_RING]; /* recent deaths */
 	size_t ndeaths;
 
 	struct ctl_cache *ctl;
@@ -195,7 +199,7 @@ void sched_fence_node(struct sched *s, const char *node, const char *why);
 int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *nlost);
 void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64_t incarnation);
 void sched_fence_forget(struct sched *s, struct sched_fence *f);
-void sched_fence_note_death(struct sched *s, size_t members);
+void sched_fence_note_death(struct sched *s, const char *node, size_t members);
 void sched_fence_resume(struct sched *s, const char *why);
 void sched_fence_tick(struct sched *s);
 void sched_fence_reap(struct sched *s);

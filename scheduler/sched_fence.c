@@ -128,15 +128,24 @@ static void storm_pause(struct sched *s, size_t deaths, size_t members)
 		s->fences[i].paused = true;
 }
 
-/* A member was declared dead (or did not come back after our restart). */
-void sched_fence_note_death(struct sched *s, size_t members)
+/* A member was declared dead (or did not come back after our restart).
+ * A storm is many distinct members: one that dies again counts once. */
+void sched_fence_note_death(struct sched *s, const char *node, size_t members)
 {
 	int64_t now = clock_mono_ms();
-	s->deaths[s->ndeaths++ % SCHED_DEATHS_RING] = now;
-	size_t recent = 0;
-	for (size_t i = 0; i < SCHED_DEATHS_RING && i < s->ndeaths; i++)
-		if (now - s->deaths[i] <= s->opt.storm_window_ms)
-			recent++;
+	struct sched_death *d = &s->deaths[s->ndeaths++ % SCHED_DEATHS_RING];
+	d->at = now;
+	snprintf(d->node, sizeof(d->node), "%s", node);
+	size_t recent = 0, n = s->ndeaths < SCHED_DEATHS_RING ? s->ndeaths : SCHED_DEATHS_RING;
+	for (size_t i = 0; i < n; i++) {
+		if (now - s->deaths[i].at > s->opt.storm_window_ms)
+			continue;
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = now - s->deaths[k].at <= s->opt.storm_window_ms &&
+			       strcmp(s->deaths[k].node, s->deaths[i].node) == 0;
+		recent += !seen;
+	}
 	if (members < recent)
 		members = recent;
 	if (recent >= (size_t)s->opt.storm_min && recent > s->opt.storm_share * (double)members)

@@ -63,7 +63,7 @@ static void on_change(void *ctx, const struct swim_member *m, enum swim_state ol
 	/* A death we watched happen counts for the storm guard; one we only
 	 * learn of (joining, old UNKNOWN) is history, not a storm. */
 	if (m->state == SWIM_DEAD && (old == SWIM_ALIVE || old == SWIM_SUSPECT))
-		sched_fence_note_death(s, sched_member_count(s));
+		sched_fence_note_death(s, m->name, sched_member_count(s));
 	if (m->state == SWIM_DEAD && holds_runs(s, m->name))
 		sched_fence_node(s, m->name, "was declared dead by gossip");
 	else if (m->state == SWIM_LEFT && holds_runs(s, m->name))
@@ -96,7 +96,7 @@ void sched_members_sweep(struct sched *s)
 		struct sched_worker *w = sched_worker_find(s, r->node);
 		if (!m && w && !w->grace_fenced) {
 			w->grace_fenced = true;
-			sched_fence_note_death(s, sched_member_count(s) + 1);
+			sched_fence_note_death(s, r->node, sched_member_count(s) + 1);
 		}
 	}
 	/* Fencing changes s->runs: names were copied first. */
