@@ -422,7 +422,7 @@ const struct ctl_command ctl_commands[] = {
 	{"status", ctl_cmd_status, "status"},
 	{"logs", cmd_logs, "logs RUN_ID"},
 	{"members", ctl_cmd_members, "members"},
-	{"fence", ctl_cmd_fence, "fence list | fence confirm NODE | fence resume"},
+	{"fence", ctl_cmd_fence, "fence list | fence show ID | fence confirm NODE | fence resume"},
 	{"drain", ctl_cmd_drain, "drain NODE"},
 	{"undrain", ctl_cmd_undrain, "undrain NODE"},
 	{NULL, NULL, NULL},

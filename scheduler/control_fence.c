@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -153,11 +154,69 @@ static int fence_list(struct sched *s, const struct ctl_args *a, struct strbuf *
 	return rc < 0 ? 1 : 0;
 }
 
+struct attempts_ctx {
+	struct strbuf *out;
+	bool json;
+	int n;
+};
+
+static int attempt_row(void *arg, const struct store_fence_attempt_row *r)
+{
+	struct attempts_ctx *c = arg;
+	char started[40];
+	ctl_time(r->started_ms, started, sizeof(started));
+	if (c->json) {
+		strbuf_printf(c->out, "%s{\"id\": %llu, \"started_at\": ", c->n++ ? ",\n  " : "\n  ",
+			      (unsigned long long)r->id);
+		ctl_json_time(c->out, r->started_ms);
+		strbuf_printf(c->out, ", \"duration_ms\": %lld, \"exit_code\": %d, \"signal\": %d, "
+				      "\"timed_out\": %s, \"output\": ",
+			      (long long)(r->finished_ms - r->started_ms), r->exit_code, r->signal,
+			      r->timed_out ? "true" : "false");
+		strbuf_json_str(c->out, r->output);
+		strbuf_puts(c->out, "}");
+		return 0;
+	}
+	strbuf_printf(c->out, "attempt %llu at %s, %lld ms: %s", (unsigned long long)r->id, started,
+		      (long long)(r->finished_ms - r->started_ms),
+		      r->timed_out ? "timed out" : r->signal ? "killed by a signal" : "");
+	if (!r->timed_out && !r->signal)
+		strbuf_printf(c->out, "exit %d", r->exit_code);
+	strbuf_printf(c->out, "\n%s%s", r->output, r->output[0] ? "\n" : "");
+	return 0;
+}
+
+/* fence show ID: a request's hook calls with their output. */
+static int fence_show(struct sched *s, const struct ctl_args *a, struct strbuf *out)
+{
+	char *end;
+	unsigned long long id = strtoull(a->argv[1], &end, 10);
+	if (!a->argv[1][0] || *end) {
+		strbuf_puts(out, "usage: schedctl fence show REQUEST_ID\n");
+		return 2;
+	}
+	struct attempts_ctx c = {.out = out, .json = a->json};
+	if (a->json)
+		strbuf_printf(out, "{\"request_id\": %llu, \"attempts\": [", id);
+	int rc = store_fence_attempts(s->store, id, attempt_row, &c);
+	if (rc == -ENOENT) {
+		strbuf_reset(out);
+		return ctl_result(out, a->json, 1, "", "no fence request %llu", id);
+	}
+	if (a->json)
+		strbuf_puts(out, c.n ? "\n ]}\n" : "]}\n");
+	else if (!c.n)
+		strbuf_puts(out, "no hook call recorded for this request\n");
+	return rc < 0 ? 1 : 0;
+}
+
 int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 {
 	const char *sub = a->argc ? a->argv[0] : "";
 	if (a->argc == 1 && strcmp(sub, "list") == 0)
 		return fence_list(s, a, out);
+	if (a->argc == 2 && strcmp(sub, "show") == 0)
+		return fence_show(s, a, out);
 	if (a->argc == 1 && strcmp(sub, "resume") == 0) {
 		if (!s->storm)
 			return ctl_result(out, a->json, 0, "", "fencing is not paused");
@@ -182,7 +241,8 @@ int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 				  "may run elsewhere",
 				  node, lost);
 	}
-	strbuf_puts(out, "usage: schedctl fence list | fence confirm NODE | fence resume\n");
+	strbuf_puts(out, "usage: schedctl fence list | fence show ID | fence confirm NODE | "
+			 "fence resume\n");
 	return 2;
 }
 

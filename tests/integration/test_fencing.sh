@@ -120,6 +120,9 @@ wait_for 20 "run $rc_ fencing" run_in "$rc_" fencing
 wait_for 20 "two failed hook calls" sh -c "[ \$(wc -l < $T/hook.calls) -ge $((calls0 + 2)) ]"
 fence_json
 jtrue "$T/fences.json" "any(f['node']=='$vc' and f['state']=='open' and f['attempts']>=2 and 'exit 1' in f['last_error'] and 'power switch unreachable' in f['last_error'] for f in j['fences'])" "failed attempts recorded with their output"
+fid=$(json "[f['id'] for f in j['fences'] if f['node']=='$vc' and f['state']=='open'][0]" <"$T/fences.json")
+ctl fence show "$fid" >"$T/show.txt" || fail "fence show $fid"
+[ "$(grep -c "power switch unreachable" "$T/show.txt")" -ge 2 ] || fail "fence show lacks the outputs: $(cat "$T/show.txt")"
 ctl status >"$T/status.txt"
 grep -q "NOT CONFIRMED" "$T/status.txt" || fail "status does not show the unconfirmed fence: $(cat "$T/status.txt")"
 want 1 ctl run c # the task is blocked: overlap=skip refuses
