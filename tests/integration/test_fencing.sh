@@ -19,7 +19,12 @@
 #      hook is not called; the workers come back (SIGCONT) and the fences
 #      are called off, the runs finish where they ran;
 #  (e) drain: `schedctl drain NODE --wait` reports progress until the node
-#      holds no run, and no new run goes to a drained node.
+#      holds no run, and no new run goes to a drained node;
+#  (f) a fenced node that comes back: a worker paused for 3 s is declared
+#      dead, the (failing) hook cannot reach it, the operator confirms (and
+#      the task has no retry, so nothing else runs it); on SIGCONT the
+#      worker learns the run is lost (LEASE lost), kills it at once and
+#      reports it lost; the run stays lost, nothing resumes.
 . "$(dirname "$0")/lib.sh"
 unique_sleeps
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,6 +58,13 @@ task c "60.${U}3"
 for n in 1 2 3 4 5 6; do task "s$n" "6.${U}$n"; done
 task d1 "3.${U}7"
 task d2 "60.${U}8"
+cat >>"$T/tasks/t.conf" <<CONF
+[task f]
+command = sleep 60.${U}9
+schedule = @yearly
+overlap = skip
+
+CONF
 
 start_schedd --fence-hook "$T/hook" --set scheduler.fence_backoff_max=2s
 for n in 1 2 3 4 5; do start_worker "$n" --slots 2; done
@@ -183,3 +195,23 @@ grep -q "drained" "$T/members.txt" || fail "members does not show the drain: $(c
 want 0 ctl undrain "$vd"
 no_violation
 pass "(e) drain $vd --wait: progress, then safe to stop; no new run went there"
+
+# ---- (f) a fenced node comes back: it kills the run and reports it lost ------
+touch "$T/hook-fail"
+rf=$(trigger f) || fail "run f"
+wait_for 10 "f running" run_in "$rf" running
+vf=$(node_of "$rf")
+kill -STOP "$(pid_of "$vf")"
+wait_for 10 "run $rf fencing" run_in "$rf" fencing
+want 0 ctl fence confirm "$vf" # a wrong confirmation, on purpose: no retry exists
+run_in "$rf" lost || fail "run $rf not lost after confirm"
+procs "^sleep 60\.${U}9$" || fail "the paused node's task should still be there"
+kill -CONT "$(pid_of "$vf")"
+wait_for 10 "the fenced node killed its run" no_procs "^sleep 60\.${U}9$"
+wait_for 10 "the fenced node reported the run lost" grep -q "fenced: the scheduler declared this node dead" "$T/$vf.log"
+sleep 1
+run_in "$rf" lost || fail "run $rf is $(field "$rf" state) after the node came back"
+[ "$(ctl --json history f | json 'len(j)')" = 1 ] || fail "f ran again: $(ctl --json history f)"
+rm -f "$T/hook-fail"
+no_violation
+pass "(f) fenced $vf came back: killed run $rf, reported it lost; it stays lost"
