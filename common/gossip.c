@@ -113,14 +113,20 @@ void gossip_free(struct gossip *g)
 
 int gossip_join(struct gossip *g, const char *seeds)
 {
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", seeds ? seeds : "");
+	char *buf = strdup(seeds ? seeds : "");
+	if (!buf)
+		return -ENOMEM;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		int rc = swim_add_seed(g->swim, tok);
-		if (rc < 0)
+		if (rc == -ENOSPC)
+			break; /* enough seeds: the first SWIM_SEEDS_MAX are used */
+		if (rc < 0) {
+			free(buf);
 			return rc;
+		}
 	}
+	free(buf);
 	return swim_join(g->swim);
 }
 

@@ -50,7 +50,8 @@ int gossip_new(const struct gossip_config *cfg, struct gossip **out)
 /* Stop the timer and free; sends nothing (call gossip_leave first). */
 void gossip_free(struct gossip *g);
 
-/* Seeds ("ip:port", comma-separated) to join through; then join. */
+/* Seeds ("ip:port", comma-separated; the first SWIM_SEEDS_MAX count) to
+ * join through; then join.  -EINVAL for a malformed seed. */
 int gossip_join(struct gossip *g, const char *seeds);
 /* Announce a graceful departure (see swim_leave). */
 int gossip_leave(struct gossip *g);

@@ -223,10 +223,19 @@ int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 		sched_fence_resume(s, "lifted by an operator (schedctl fence resume)");
 		return ctl_result(out, a->json, 0, "", "fencing resumed: hooks run again");
 	}
-	if (a->argc == 2 && strcmp(sub, "confirm") == 0) {
+	bool force = a->argc == 3 && strcmp(a->argv[2], "--force") == 0;
+	if ((a->argc == 2 || force) && strcmp(sub, "confirm") == 0) {
 		const char *node = a->argv[1];
 		char extra[160];
 		snprintf(extra, sizeof(extra), ", \"node\": \"%.63s\"", node);
+		const struct sched_fence *f = sched_fence_find(s, node);
+		const struct sched_worker *w = sched_worker_find(s, node);
+		if (!force && f && w && sched_worker_alive(s, w) && w->incarnation == f->incarnation)
+			return ctl_result(out, a->json, 1, extra,
+					  "%s is alive and heartbeating as the life being fenced: its "
+					  "runs may still execute there, and confirming would start them "
+					  "elsewhere too.  Isolate it first; if you are sure, add --force",
+					  node);
 		int lost = 0;
 		int rc = sched_fence_confirm(s, node, "operator", &lost);
 		if (rc == -ENOENT)
@@ -241,8 +250,8 @@ int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 				  "may run elsewhere",
 				  node, lost);
 	}
-	strbuf_puts(out, "usage: schedctl fence list | fence show ID | fence confirm NODE | "
-			 "fence resume\n");
+	strbuf_puts(out, "usage: schedctl fence list | fence show ID | fence confirm NODE [--force] "
+			 "| fence resume\n");
 	return 2;
 }
 

@@ -6,7 +6,8 @@
  *   sched_dispatch.c  choosing workers, dispatching, retries
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
  *   sched_members.c  gossip membership: who is alive, who must be fenced
- *   sched_fence.c  fence requests, storm guard; sched_fence_hook.c the hook
+ *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
+ *                  sched_storm.c  the storm guard
  *   control.c      requests from schedctl
  *
  * The database is the truth (DESIGN rule 1): what is here is a cache of
@@ -70,13 +71,14 @@ struct sched_fence {
 	bool timed_out;
 	int64_t started_ms;      /* wall */
 	int64_t deadline;        /* monotonic */
-	char out[2048];          /* the end of its output */
+	char out[4096];          /* the end of its output */
 	size_t outlen;
 };
 
 #define SCHED_DEATHS_RING 64
 struct sched_death {
 	int64_t at;              /* monotonic ms */
+	bool resolved;           /* confirmed by an operator since */
 	char node[WIRE_NAME_MAX + 1];
 };
 
@@ -144,6 +146,9 @@ struct sched {
 	struct sched_fence *fences; /* open fence requests */
 	size_t nfences;
 	bool storm;                 /* fencing paused (DESIGN rule 7) */
+	int64_t storm_since;        /* monotonic */
+	pid_t orphan_hooks[16];     /* killed hook calls not reaped yet */
+	size_t norphans;
 	bool stopping;              /* SIGTERM: leaving the cluster */
 	int64_t stop_at;            /* monotonic */
 	struct sched_death deaths[SCHED_DEATHS_RING]; /* recent deaths */
@@ -189,7 +194,6 @@ int sched_workers_load(struct sched *s);
 int sched_gossip_start(struct sched *s);
 bool sched_member_alive(const struct sched *s, const char *name);
 const struct swim_member *sched_member(const struct sched *s, const char *name);
-size_t sched_member_count(const struct sched *s); /* workers, LEFT excluded */
 void sched_members_sweep(struct sched *s);
 
 /* sched_fence.c, sched_fence_hook.c */
@@ -199,8 +203,13 @@ void sched_fence_node(struct sched *s, const char *node, const char *why);
 int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *nlost);
 void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64_t incarnation);
 void sched_fence_forget(struct sched *s, struct sched_fence *f);
-void sched_fence_note_death(struct sched *s, const char *node, size_t members);
+
+/* sched_storm.c */
+void sched_fence_note_death(struct sched *s, const char *node, size_t extra_members);
 void sched_fence_resume(struct sched *s, const char *why);
+void sched_storm_resolved(struct sched *s, const char *node);
+void sched_storm_tick(struct sched *s);
+
 void sched_fence_tick(struct sched *s);
 void sched_fence_reap(struct sched *s);
 void sched_fences_free(struct sched *s);

@@ -276,8 +276,9 @@ void sched_dispatch_pending(struct sched *s)
 bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
 		    struct store_run_new *rn)
 {
-	if (state != RUN_FAILED && state != RUN_TIMED_OUT && state != RUN_LOST)
-		return false;
+	if ((state != RUN_FAILED && state != RUN_TIMED_OUT && state != RUN_LOST) ||
+	    r->cancel_requested)
+		return false; /* an operator's cancel is not a failure to retry */
 	struct sched_task *t = sched_task_find(s, r->task);
 	if (!t || r->attempt > t->def.retries)
 		return false;

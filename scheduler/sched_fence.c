@@ -29,15 +29,10 @@
  * itself; once none of its runs is fencing any more, its request is
  * called off too: there is nothing left to fence.
  *
- * Storm guard (rule 7): when at least fence_storm_min nodes and more than
- * fence_storm_share of the members were declared dead within
- * fence_storm_window, the problem is probably our own network (a first
- * hook call also waits while other members are suspected, so that the
- * first death of a storm is not fenced before the storm shows: see
- * sched_fence_hook.c).  Every
- * open request is paused (no hook runs) and stays paused until each of
- * them is resolved (node back, or confirmed by an operator) or an
- * operator lifts the pause (`schedctl fence resume`).
+ * Storm guard (rule 7): sched_storm.c pauses every request when many
+ * members die at once; a first hook call also waits while other members
+ * are suspected, so that the first death of a storm is not fenced before
+ * the storm shows (sched_fence_hook.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,61 +104,6 @@ int sched_fences_load(struct sched *s)
 		log_warnx("%zu fence request(s) still open from before the restart%s", s->nfences,
 			  s->storm ? "; fencing is paused (storm guard)" : "");
 	return rc;
-}
-
-/* ---- storm guard ---------------------------------------------------------- */
-
-static void storm_pause(struct sched *s, size_t deaths, size_t members)
-{
-	if (!s->storm)
-		log_errorx("FENCING PAUSED: %zu of %zu member(s) declared dead within %lld ms; this "
-			   "looks like the scheduler's own network.  Nodes come back by themselves, "
-			   "or: schedctl fence confirm NODE (each), or schedctl fence resume",
-			   deaths, members, (long long)s->opt.storm_window_ms);
-	s->storm = true;
-	int n = 0;
-	if (store_fence_set_paused(s->store, NULL, true, clock_wall_ms(), &n) < 0)
-		log_warnx("could not record the fencing pause");
-	for (size_t i = 0; i < s->nfences; i++)
-		s->fences[i].paused = true;
-}
-
-/* A member was declared dead (or did not come back after our restart).
- * A storm is many distinct members: one that dies again counts once. */
-void sched_fence_note_death(struct sched *s, const char *node, size_t members)
-{
-	int64_t now = clock_mono_ms();
-	struct sched_death *d = &s->deaths[s->ndeaths++ % SCHED_DEATHS_RING];
-	d->at = now;
-	snprintf(d->node, sizeof(d->node), "%s", node);
-	size_t recent = 0, n = s->ndeaths < SCHED_DEATHS_RING ? s->ndeaths : SCHED_DEATHS_RING;
-	for (size_t i = 0; i < n; i++) {
-		if (now - s->deaths[i].at > s->opt.storm_window_ms)
-			continue;
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = now - s->deaths[k].at <= s->opt.storm_window_ms &&
-			       strcmp(s->deaths[k].node, s->deaths[i].node) == 0;
-		recent += !seen;
-	}
-	if (members < recent)
-		members = recent;
-	if (recent >= (size_t)s->opt.storm_min && recent > s->opt.storm_share * (double)members)
-		storm_pause(s, recent, members);
-}
-
-/* Lift the pause: by an operator, or when no paused request is left. */
-void sched_fence_resume(struct sched *s, const char *why)
-{
-	if (!s->storm)
-		return;
-	s->storm = false;
-	s->ndeaths = 0;
-	int n = 0;
-	store_fence_set_paused(s->store, NULL, false, clock_wall_ms(), &n);
-	for (size_t i = 0; i < s->nfences; i++)
-		s->fences[i].paused = false;
-	log_warnx("fencing resumed: %s", why);
 }
 
 /* ---- opening -------------------------------------------------------------- */
@@ -255,11 +195,9 @@ int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *
 			if (nr) /* another node first */
 				snprintf(nr->avoid, sizeof(nr->avoid), "%s", node);
 		}
-		if (f) {
-			if (f->pid > 0) /* an operator was faster than the hook */
-				kill(-f->pid, SIGKILL);
+		sched_storm_resolved(s, node);
+		if (f)
 			sched_fence_forget(s, f);
-		}
 		if (nlost)
 			*nlost = lost;
 	}
@@ -290,6 +228,11 @@ void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64
 	log_warnx("node %s: fence called off: %s; %d run(s) resume", w->name, why, restored);
 	runs_reread(s, w->name);
 	sched_fence_forget(s, f);
+	/* Dispatches that were never answered go out again (the node may
+	 * never have received them: that is often why it looked dead). */
+	for (size_t i = 0; i < s->nruns; i++)
+		if (s->runs[i].state == RUN_DISPATCHED && strcmp(s->runs[i].node, w->name) == 0)
+			sched_send_dispatch(s, &s->runs[i]);
 }
 
 void sched_fence_forget(struct sched *s, struct sched_fence *f)
@@ -298,14 +241,18 @@ void sched_fence_forget(struct sched *s, struct sched_fence *f)
 		loop_del_fd(s->loop, f->out_fd);
 		close(f->out_fd);
 	}
-	if (f->pid > 0)
-		waitpid(f->pid, NULL, WNOHANG);
+	if (f->pid > 0) {
+		/* The request was closed under a running hook call (an operator
+		 * was faster): stop it, record it, reap it later. */
+		kill(-f->pid, SIGKILL);
+		if (store_fence_attempt(s->store, f->request_id, f->started_ms, clock_wall_ms(), -1,
+					SIGKILL, false, "interrupted: the request was closed", 0) < 0)
+			log_warnx("fence hook for %s: could not record the interrupted call", f->node);
+		if (waitpid(f->pid, NULL, WNOHANG) == 0 &&
+		    s->norphans < sizeof(s->orphan_hooks) / sizeof(s->orphan_hooks[0]))
+			s->orphan_hooks[s->norphans++] = f->pid;
+	}
 	fence_untrack(s, f);
-	bool paused_left = false;
-	for (size_t i = 0; i < s->nfences; i++)
-		paused_left |= s->fences[i].paused;
-	if (s->storm && !paused_left)
-		sched_fence_resume(s, "every node of the storm is back or confirmed");
 }
 
 void sched_fences_free(struct sched *s)
@@ -322,4 +269,7 @@ void sched_fences_free(struct sched *s)
 	free(s->fences);
 	s->fences = NULL;
 	s->nfences = 0;
+	for (size_t i = 0; i < s->norphans; i++)
+		waitpid(s->orphan_hooks[i], NULL, 0);
+	s->norphans = 0;
 }

@@ -82,9 +82,9 @@ static int spawn(struct sched *s, struct sched_fence *f)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL); /* the loop blocks some */
-		int null = open("/dev/null", O_RDONLY);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (null >= 0)
-			dup2(null, 0);
+			dup2(null, 0); /* the copy on 0 is not close-on-exec */
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		execl(s->opt.fence_hook, s->opt.fence_hook, f->node, f->addr[0] ? f->addr : "-", inc,
@@ -163,11 +163,18 @@ static void finish(struct sched *s, struct sched_fence *f, int st)
 /* Collect hooks that exited (SIGCHLD, EOF on their output, or the tick). */
 void sched_fence_reap(struct sched *s)
 {
+	for (size_t i = 0; i < s->norphans;) {
+		if (waitpid(s->orphan_hooks[i], NULL, WNOHANG) != 0)
+			s->orphan_hooks[i] = s->orphan_hooks[--s->norphans];
+		else
+			i++;
+	}
 	for (size_t i = 0; i < s->nfences; i++) {
 		struct sched_fence *f = &s->fences[i];
 		int st;
 		if (f->pid <= 0 || waitpid(f->pid, &st, WNOHANG) != f->pid)
 			continue;
+		kill(-f->pid, SIGKILL); /* whatever it left behind in its group */
 		f->pid = 0;
 		/* Drain what is left in the pipe before recording. */
 		char buf[1024];

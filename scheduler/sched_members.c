@@ -13,6 +13,7 @@
  * The sweep runs every tick, so a run dispatched just before its node's
  * death is swept in as well.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,20 +30,6 @@ bool sched_member_alive(const struct sched *s, const char *name)
 {
 	const struct swim_member *m = sched_member(s, name);
 	return m && m->state == SWIM_ALIVE;
-}
-
-size_t sched_member_count(const struct sched *s)
-{
-	if (!s->gossip)
-		return 0;
-	const struct swim *sw = gossip_swim(s->gossip);
-	size_t n = 0;
-	for (size_t i = 0; i < swim_member_count(sw); i++) {
-		const struct swim_member *m = swim_member_at(sw, i);
-		if (m != swim_self(sw) && m->state != SWIM_LEFT)
-			n++;
-	}
-	return n;
 }
 
 static int holds_runs(const struct sched *s, const char *node)
@@ -63,7 +50,7 @@ static void on_change(void *ctx, const struct swim_member *m, enum swim_state ol
 	/* A death we watched happen counts for the storm guard; one we only
 	 * learn of (joining, old UNKNOWN) is history, not a storm. */
 	if (m->state == SWIM_DEAD && (old == SWIM_ALIVE || old == SWIM_SUSPECT))
-		sched_fence_note_death(s, m->name, sched_member_count(s));
+		sched_fence_note_death(s, m->name, 0);
 	if (m->state == SWIM_DEAD && holds_runs(s, m->name))
 		sched_fence_node(s, m->name, "was declared dead by gossip");
 	else if (m->state == SWIM_LEFT && holds_runs(s, m->name))
@@ -96,7 +83,7 @@ void sched_members_sweep(struct sched *s)
 		struct sched_worker *w = sched_worker_find(s, r->node);
 		if (!m && w && !w->grace_fenced) {
 			w->grace_fenced = true;
-			sched_fence_note_death(s, r->node, sched_member_count(s) + 1);
+			sched_fence_note_death(s, r->node, 1); /* not a member: count it */
 		}
 	}
 	/* Fencing changes s->runs: names were copied first. */
@@ -121,8 +108,10 @@ int sched_gossip_start(struct sched *s)
 		return rc;
 	/* Seeds: the configured ones, then the nodes we knew (a restarted
 	 * scheduler finds the cluster again without any configuration). */
-	char seeds[1024];
+	char seeds[4096];
 	size_t len = (size_t)snprintf(seeds, sizeof(seeds), "%s", s->opt.seeds ? s->opt.seeds : "");
+	if (len >= sizeof(seeds))
+		return -EINVAL;
 	for (size_t i = 0, n = 0; i < s->nworkers && n < SWIM_SEEDS_MAX / 2; i++) {
 		char addr[NET_ADDR_STRLEN];
 		if (!s->workers[i].have_addr)

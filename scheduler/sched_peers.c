@@ -66,6 +66,7 @@ static int load_node(void *arg, const struct store_node *n)
 	snprintf(w->labels, sizeof(w->labels), "%s", n->labels);
 	w->last_hello_ms = n->last_hello_ms;
 	w->drained_ms = n->drained_ms;
+	w->incarnation = n->incarnation;
 	char err[128];
 	if (net_addr_parse(n->addr, &w->addr, err, sizeof(err)) == 0)
 		w->have_addr = true;
@@ -125,7 +126,8 @@ static void on_hello(struct sched *s, const struct net_msg *nm)
 	if (news) {
 		w->last_hello_ms = clock_wall_ms();
 		struct store_node n = {.slots = w->slots, .last_hello_ms = w->last_hello_ms,
-				       .first_seen_ms = w->last_hello_ms};
+				       .first_seen_ms = w->last_hello_ms,
+				       .incarnation = w->incarnation};
 		snprintf(n.name, sizeof(n.name), "%s", w->name);
 		snprintf(n.addr, sizeof(n.addr), "%s", addr);
 		snprintf(n.labels, sizeof(n.labels), "%s", labels);
@@ -284,10 +286,34 @@ static void on_started(struct sched *s, struct sched_worker *w, const struct net
 	send_ack(s, &nm->from, WIRE_STARTED, st->run_id, st->token);
 }
 
+/* The end of a run its fence declared lost: acknowledged, never recorded.
+ * A run that went on after the confirmation means the node was not
+ * isolated: the one piece of evidence that a fence did not hold. */
+static void late_end_of_lost(struct sched *s, const struct sched_worker *w,
+			     const struct wire_ended *e)
+{
+	struct store_run sr;
+	if (store_run_get(s->store, e->run_id, &sr) < 0 || sr.state != RUN_LOST ||
+	    sr.token != e->token || strcmp(sr.node, w->name) != 0)
+		return;
+	if (e->state != RUN_LOST && e->finished_at_ms > sr.finished_ms)
+		log_errorx("run %llu of %s on %s was declared lost (fence confirmed at %lld) but "
+			   "its worker reports it ran until %lld and ended %s: THE FENCE DID NOT "
+			   "ISOLATE %s; check the hook (or the operator's confirmation)",
+			   (unsigned long long)e->run_id, sr.task, w->name, (long long)sr.finished_ms,
+			   (long long)e->finished_at_ms, run_state_name((enum run_state)e->state),
+			   w->name);
+	else
+		log_info("run %llu of %s: %s reports it %s; it stays lost", (unsigned long long)e->run_id,
+			 sr.task, w->name, run_state_name((enum run_state)e->state));
+}
+
 static void on_ended(struct sched *s, struct sched_worker *w, const struct net_msg *nm)
 {
 	const struct wire_ended *e = &nm->msg.u.ended;
 	struct sched_run *r = report_run(s, w, e->run_id, e->token, "ENDED");
+	if (!r && !sched_run_find(s, e->run_id))
+		late_end_of_lost(s, w, e);
 	if (r) {
 		if (!run_state_terminal((enum run_state)e->state)) {
 			log_warnx("ENDED for run %llu from %s with non-final state %u; dropped",

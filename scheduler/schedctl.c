@@ -53,7 +53,7 @@ static const char *const commands_help =
 	"  members                         gossip members: state, incarnation, runs\n"
 	"  fence list                      fence requests, open first, newest closed after\n"
 	"  fence show ID                   a fence request's hook calls with their output\n"
-	"  fence confirm NODE              vouch that NODE is isolated: its runs become lost\n"
+	"  fence confirm NODE [--force]    vouch that NODE is isolated: its runs become lost\n"
 	"  fence resume                    lift a storm pause: fence hooks run again\n"
 	"  drain NODE [--wait]             no new runs to NODE; --wait: until it holds none\n"
 	"  undrain NODE                    NODE takes new runs again\n"

@@ -182,7 +182,8 @@ static void on_datagrams(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 	free(nm);
 	/* A report may have freed a slot or a run may have become ready. */
-	sched_dispatch_pending(s);
+	if (!s->stopping)
+		sched_dispatch_pending(s);
 }
 
 static int64_t on_tick(struct loop *l, void *arg)
@@ -191,6 +192,7 @@ static int64_t on_tick(struct loop *l, void *arg)
 	if (!s->stopping) {
 		sched_members_sweep(s);
 		sched_fence_tick(s);
+		sched_storm_tick(s);
 	}
 	if (s->stopping) {
 		if (clock_mono_ms() >= s->stop_at)

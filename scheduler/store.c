@@ -101,14 +101,15 @@ static const char *const store_sql[SQ__COUNT] = {
 		"(SELECT MAX(m.run_id) FROM runs m WHERE m.task_id = t.id) "
 		"WHERE ?1 OR t.removed = 0 ORDER BY t.name",
 	[SQ_NODE_UPSERT] =
-		"INSERT INTO nodes (name, addr, slots, labels, first_seen_ms, last_hello_ms) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO UPDATE SET "
+		"INSERT INTO nodes (name, addr, slots, labels, first_seen_ms, last_hello_ms, "
+		"incarnation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name) DO UPDATE SET "
 		"addr = excluded.addr, slots = excluded.slots, labels = excluded.labels, "
-		"last_hello_ms = excluded.last_hello_ms",
+		"last_hello_ms = excluded.last_hello_ms, incarnation = excluded.incarnation",
 	[SQ_NODE_DRAIN] =
 		"UPDATE nodes SET drained_ms = ?2 WHERE name = ?1",
 	[SQ_NODES_LIST] =
-		"SELECT name, addr, slots, labels, first_seen_ms, last_hello_ms, drained_ms "
+		"SELECT name, addr, slots, labels, first_seen_ms, last_hello_ms, drained_ms, "
+		"incarnation "
 		"FROM nodes ORDER BY name",
 	[SQ_EVENT_INSERT] =
 		"INSERT INTO events (at_ms, kind, task, run_id, node, message) "
@@ -336,6 +337,7 @@ int store_node_upsert(struct store *st, const struct store_node *n)
 	rc |= store__bind_text(s, 4, n->labels, TASK_LABELS_MAX, false);
 	rc |= sqlite3_bind_int64(s, 5, n->first_seen_ms ? n->first_seen_ms : n->last_hello_ms);
 	rc |= sqlite3_bind_int64(s, 6, n->last_hello_ms);
+	rc |= sqlite3_bind_int64(s, 7, (sqlite3_int64)n->incarnation);
 	ret = rc ? store__err(st, rc, "bind node") : store__exec(st, s, "upsert node");
 	if (ret)
 		goto fail;

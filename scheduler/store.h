@@ -229,6 +229,7 @@ struct store_node {
 	char labels[TASK_LABELS_MAX + 1];
 	int64_t first_seen_ms, last_hello_ms;
 	int64_t drained_ms;      /* when `schedctl drain` took it out; 0: not drained */
+	uint64_t incarnation;    /* its process incarnation at the last HELLO */
 };
 
 /* Insert or update a node on HELLO (drained_ms is left as it was). */
@@ -278,9 +279,11 @@ int store_events_recent(struct store *st, int limit, store_event_cb cb, void *ar
  *     node returns to the state it had (dispatched or running).
  * A node that rejoins with a NEW incarnation restarted: whatever it ran
  * is gone or is being killed by it, and it will never resume those runs.
- * Its request must NOT be cancelled (that would put dead runs back to
- * running); it stays open until the hook or an operator confirms it, and
- * its runs end as lost.  The store cannot tell the two cases apart: the
+ * Its request must NOT be cancelled while any of its runs is fencing
+ * (that would put dead runs back to running); it stays open until the
+ * hook or an operator confirms it, and those runs end as lost.  (Once the
+ * restarted node has reported the end of every one of them, nothing is
+ * left to restore and the scheduler cancels it.)  The store cannot tell the two cases apart: the
  * caller decides which incarnation counts as "the same" (note that a
  * SWIM refutation raises the gossip incarnation without any restart).
  *

@@ -168,6 +168,7 @@ static void read_node(sqlite3_stmt *s, void *slot)
 	n->first_seen_ms = sqlite3_column_int64(s, 4);
 	n->last_hello_ms = sqlite3_column_int64(s, 5);
 	n->drained_ms = sqlite3_column_int64(s, 6);
+	n->incarnation = (uint64_t)sqlite3_column_int64(s, 7);
 }
 
 /* Every node ever seen, by name. */

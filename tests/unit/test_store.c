@@ -1000,6 +1000,7 @@ Test(store, nodes_upsert_and_list)
 	again.slots = 8;
 	again.first_seen_ms = 999;  /* ignored: first seen stays */
 	again.last_hello_ms = 500;
+	again.incarnation = 77;
 	cr_assert_eq(store_node_upsert(st, &again), 0);
 	struct store_node empty = {0};
 	cr_assert_eq(store_node_upsert(st, &empty), -EINVAL);
@@ -1015,6 +1016,8 @@ Test(store, nodes_upsert_and_list)
 	cr_assert_eq(s.nodes[1].first_seen_ms, 100);
 	cr_assert_eq(s.nodes[1].last_hello_ms, 500);
 	cr_assert_eq(s.nodes[1].drained_ms, 0);
+	cr_assert_eq(s.nodes[1].incarnation, 77, "the node's incarnation was not kept");
+	cr_assert_eq(s.nodes[0].incarnation, 0);
 }
 
 Test(store, drain_survives_hello_until_undrain)
