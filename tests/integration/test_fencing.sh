@@ -24,7 +24,12 @@
 #      dead, the (failing) hook cannot reach it, the operator confirms (and
 #      the task has no retry, so nothing else runs it); on SIGCONT the
 #      worker learns the run is lost (LEASE lost), kills it at once and
-#      reports it lost; the run stays lost, nothing resumes.
+#      reports it lost; the run stays lost, nothing resumes.  The hook is
+#      slow here: the confirmation interrupts it (recorded, reaped);
+#  (g) idle members storm: the pause lifts by itself when they come back;
+#  (h) after a scheduler restart, a worker paused until it is declared dead
+#      comes back as the same life: the fence is called off (the restarted
+#      scheduler knew its incarnation) and its run goes on.
 . "$(dirname "$0")/lib.sh"
 unique_sleeps
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +39,7 @@ cat >"$T/hook" <<HOOK
 #!/bin/sh
 echo "\$(date +%s.%N) \$*" >> $T/hook.calls
 if [ -f $T/hook-fail ]; then echo "power switch unreachable"; exit 1; fi
+if [ -f $T/hook-slow ]; then echo "waiting for the power switch"; exec sleep 30; fi
 exec $ROOT/fence/fence-local-worker "\$@"
 HOOK
 chmod +x "$T/hook"
@@ -197,14 +203,20 @@ no_violation
 pass "(e) drain $vd --wait: progress, then safe to stop; no new run went there"
 
 # ---- (f) a fenced node comes back: it kills the run and reports it lost ------
-touch "$T/hook-fail"
+touch "$T/hook-slow"
 rf=$(trigger f) || fail "run f"
 wait_for 10 "f running" run_in "$rf" running
 vf=$(node_of "$rf")
 kill -STOP "$(pid_of "$vf")"
 wait_for 10 "run $rf fencing" run_in "$rf" fencing
+wait_for 10 "the slow hook started" grep -q " $vf " "$T/hook.calls"
 want 0 ctl fence confirm "$vf" # a wrong confirmation, on purpose: no retry exists
 run_in "$rf" lost || fail "run $rf not lost after confirm"
+wait_for 5 "the interrupted hook reaped" sh -c "! ps --ppid $SCHEDD_PID -o stat= | grep -q Z"
+wait_for 5 "the interrupted hook is gone" no_procs "^sleep 30$"
+fence_json
+fid=$(json "[f['id'] for f in j['fences'] if f['node']=='$vf'][0]" <"$T/fences.json")
+ctl fence show "$fid" | grep -q "interrupted" || fail "the interrupted hook call is not recorded: $(ctl fence show "$fid")"
 procs "^sleep 60\.${U}9$" || fail "the paused node's task should still be there"
 kill -CONT "$(pid_of "$vf")"
 wait_for 10 "the fenced node killed its run" no_procs "^sleep 60\.${U}9$"
@@ -212,6 +224,35 @@ wait_for 10 "the fenced node reported the run lost" grep -q "fenced: the schedul
 sleep 1
 run_in "$rf" lost || fail "run $rf is $(field "$rf" state) after the node came back"
 [ "$(ctl --json history f | json 'len(j)')" = 1 ] || fail "f ran again: $(ctl --json history f)"
-rm -f "$T/hook-fail"
+rm -f "$T/hook-slow"
 no_violation
 pass "(f) fenced $vf came back: killed run $rf, reported it lost; it stays lost"
+wait_for 20 "five workers alive again" workers_alive 5
+
+# ---- (g) a storm of idle members lifts by itself ------------------------------
+for n in 1 2 3; do kill -STOP "$(pid_of "w$n")"; done
+wait_for 20 "fencing paused (idle storm)" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"scheduler\"][\"fencing_paused\"] else 1)'"
+for n in 1 2 3; do kill -CONT "$(pid_of "w$n")"; done
+wait_for 20 "the idle storm lifted" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; sys.exit(1 if json.load(sys.stdin)[\"scheduler\"][\"fencing_paused\"] else 0)'"
+pass "(g) three idle workers stopped: fencing paused; back: the pause lifted by itself"
+
+# ---- (h) scheduler restart, then a false suspicion: called off -----------------
+kill -TERM "$SCHEDD_PID"
+wait_for 10 "schedd stopped" sh -c "! kill -0 $SCHEDD_PID 2>/dev/null"
+start_schedd --fence-hook "$T/hook" --set scheduler.fence_backoff_max=2s
+wait_for 20 "five workers alive after the restart" workers_alive 5
+touch "$T/hook-fail"
+rh=$(trigger b) || fail "run b"
+wait_for 10 "b running" run_in "$rh" running
+vh=$(node_of "$rh")
+kill -STOP "$(pid_of "$vh")"
+wait_for 10 "run $rh fencing" run_in "$rh" fencing
+kill -CONT "$(pid_of "$vh")"
+wait_for 10 "run $rh running again" run_in "$rh" running
+fence_json
+jtrue "$T/fences.json" "any(f['node']=='$vh' and f['state']=='cancelled' and f['incarnation']>0 for f in j['fences'])" "the fence was called off, with the node's incarnation"
+procs "^sleep 60\.${U}2$" || fail "b's process is gone"
+rm -f "$T/hook-fail"
+ctl cancel "$rh" >/dev/null
+no_violation
+pass "(h) after a scheduler restart, $vh paused and back: fence called off, run $rh went on"
