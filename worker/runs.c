@@ -353,8 +353,10 @@ void agent_lose(struct agent *a, struct agent_run *r)
  * unless our gossip view says the scheduler is down for everyone
  * (agent_fence.c); then keep it, look again every tick, and say so once.
  * A run the scheduler put on HOLD always self-fences: the HOLD shows the
- * scheduler is up and reaches us, whatever our gossip view says.  *view
- * is read once per tick, on first need.
+ * scheduler is up and reaches us, whatever our gossip view says.  A kept
+ * run whose scheduler comes back gets a short grace to be renewed before
+ * the scheduler's silence counts as our isolation.  *view is read once
+ * per tick, on first need.
  */
 static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_view *view,
 		       bool *have_view)
@@ -374,6 +376,17 @@ static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_
 				  (unsigned long long)r->w.run_id, r->w.task,
 				  swim_state_name(view->scheduler), view->others_alive, view->others);
 		r->kept = true;
+		return;
+	}
+	if (r->kept && v == FENCE_CUT_OFF) {
+		/* The scheduler is back after being down for everyone: give it the
+		 * time of a HELLO and a heartbeat to renew (or to say HOLD, LOST
+		 * or UNKNOWN) before reading its silence as our isolation. */
+		int64_t grace = 3 * a->heartbeat_ms + 1000;
+		log_info("run %llu of %s: the scheduler is back in gossip; %lld ms for it to renew "
+			 "the lease", (unsigned long long)r->w.run_id, r->w.task, (long long)grace);
+		r->kept = false;
+		r->lease_until = clock_mono_ms() + grace;
 		return;
 	}
 	char why[WSTORE_ERROR_MAX + 1];
