@@ -2,7 +2,9 @@
 # demo.sh - a local cluster on loopback: one schedd and three workerd with
 # the schedule files of examples/tasks (an hourly task, a task every 5
 # seconds, and a long task that shows overlap protection).  Everything
-# lives under var/demo; Ctrl-C stops every process cleanly.
+# lives under var/demo; Ctrl-C stops every process cleanly: the workers
+# drain first (running tasks finish, at most drain_timeout = 10s in
+# examples/cluster.conf), leave the cluster, then the scheduler stops.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
@@ -15,7 +17,7 @@ pids=()
 stop() {
 	trap - INT TERM EXIT
 	echo
-	echo "stopping the demo cluster..."
+	echo "stopping the demo cluster: workers drain (running tasks finish, up to 10 s)..."
 	# Workers first, while the scheduler can still acknowledge their
 	# reports; then the scheduler.
 	for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -23,6 +25,7 @@ stop() {
 	kill -TERM "${pids[0]}" 2>/dev/null || true
 	wait 2>/dev/null || true
 	echo "stopped; history stays in $D/schedd.db (run the demo again to continue)"
+	exit 0 # a signal handled here ends the demo, not just the current command
 }
 trap stop INT TERM EXIT
 
