@@ -378,10 +378,11 @@ static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_
 		r->kept = true;
 		return;
 	}
-	if (r->kept && v == FENCE_CUT_OFF) {
+	if (r->kept && v == FENCE_CUT_OFF && !r->hold_seq) {
 		/* The scheduler is back after being down for everyone: give it the
 		 * time of a HELLO and a heartbeat to renew (or to say HOLD, LOST
-		 * or UNKNOWN) before reading its silence as our isolation. */
+		 * or UNKNOWN) before reading its silence as our isolation.  A HOLD
+		 * already is its answer: no grace then. */
 		int64_t grace = 3 * a->heartbeat_ms + 1000;
 		log_info("run %llu of %s: the scheduler is back in gossip; %lld ms for it to renew "
 			 "the lease", (unsigned long long)r->w.run_id, r->w.task, (long long)grace);

@@ -178,7 +178,7 @@ static int check_seeds(const char *seeds, const char *origin, char *err, size_t 
 	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save), n++) {
 		struct net_addr tmp;
 		if (net_addr_parse(tok, &tmp, why, sizeof(why)) < 0) {
-			snprintf(err, len, "%s: cluster.seeds: '%s': %s", origin, tok, why);
+			snprintf(err, len, "%s: cluster.seeds: %s", origin, why);
 			return -EINVAL;
 		}
 	}
