@@ -145,7 +145,8 @@ static int load_options(const struct config *cfg, struct agent_opts *o, char *er
 /* Membership settings: how we join gossip and where others reach us. */
 struct member_opts {
 	struct swim_config swim;
-	char seeds[512];            /* cluster.seeds, or the scheduler's address */
+	const char *seeds;          /* cluster.seeds, or sched_addr */
+	char sched_addr[NET_ADDR_STRLEN];
 	const char *advertise;      /* worker.advertise; NULL: the bound address */
 };
 
@@ -164,30 +165,32 @@ static uint16_t addr_port(const struct net_addr *a)
 						 : ((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
-/* Every seed must parse, so that -n catches a typo before a start does. */
+/* Every seed must parse, so that -n catches a typo before a start does.
+ * Any number may be given; gossip joins through the first SWIM_SEEDS_MAX. */
 static int check_seeds(const char *seeds, const char *origin, char *err, size_t len)
 {
-	char buf[512], why[160];
-	if (strlen(seeds) >= sizeof(buf)) {
-		snprintf(err, len, "%s: cluster.seeds: longer than %zu bytes", origin, sizeof(buf) - 1);
-		return -EINVAL;
+	char why[160];
+	char *buf = strdup(seeds);
+	if (!buf) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
 	}
-	snprintf(buf, sizeof(buf), "%s", seeds);
 	char *save = NULL;
-	int n = 0;
-	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save), n++) {
+	int n = 0, ret = 0;
+	for (char *tok = strtok_r(buf, ", ", &save); tok && !ret;
+	     tok = strtok_r(NULL, ", ", &save), n++) {
 		struct net_addr tmp;
 		if (net_addr_parse(tok, &tmp, why, sizeof(why)) < 0) {
 			snprintf(err, len, "%s: cluster.seeds: %s", origin, why);
-			return -EINVAL;
+			ret = -EINVAL;
 		}
 	}
-	if (n == 0 || n > SWIM_SEEDS_MAX) {
-		snprintf(err, len, "%s: cluster.seeds: give 1..%d ADDR:PORT, comma-separated", origin,
-			 SWIM_SEEDS_MAX);
-		return -EINVAL;
+	free(buf);
+	if (!ret && n == 0) {
+		snprintf(err, len, "%s: cluster.seeds: give ADDR:PORT,... (or leave it unset)", origin);
+		ret = -EINVAL;
 	}
-	return 0;
+	return ret;
 }
 
 static int load_membership(const struct config *cfg, const struct agent_opts *o,
@@ -200,9 +203,10 @@ static int load_membership(const struct config *cfg, const struct agent_opts *o,
 	if (seeds) {
 		if (check_seeds(seeds, origin, err, len) < 0)
 			return -EINVAL;
-		snprintf(mo->seeds, sizeof(mo->seeds), "%s", seeds);
+		mo->seeds = seeds;
 	} else {
-		net_addr_format(&o->scheduler, mo->seeds, sizeof(mo->seeds));
+		net_addr_format(&o->scheduler, mo->sched_addr, sizeof(mo->sched_addr));
+		mo->seeds = mo->sched_addr;
 	}
 	mo->advertise = config_get(cfg, "worker", "advertise", &origin);
 	if (!mo->advertise && addr_is_wildcard(&o->listen)) {
