@@ -270,6 +270,7 @@ node_timeout = 3s
 [worker]
 slots = 1
 log_dir = $R/logs
+drain_timeout = 0
 CONF
 	cat >"$R/tasks/t.conf" <<CONF
 [task long-a]

@@ -9,7 +9,9 @@
  * task.  The network loses, duplicates and reorders datagrams; workerd
  * crashes, pauses, gets cut off; the scheduler restarts; gossip declares a
  * node dead when it is out of reach (or, as a fault, when it is not); the
- * fence hook fails or confirms.
+ * fence hook fails or confirms; a node declared dead that shows up again
+ * as the same life gets its fence called off (its runs resume), and one
+ * that restarted gets it called off once it reported all its runs.
  *
  * Properties (all asserts, so one search checks them together):
  *   SAFETY    at every process start: no other process of the task is
@@ -82,9 +84,11 @@ byte faults = FAULTS;
 #define R_PEND  1	/* pending: waits for a worker (no token sent yet) */
 #define R_DISP  2	/* dispatched to rnode with token rtok */
 #define R_RUN   3	/* running: the worker reported STARTED */
-#define R_FENC  4	/* fencing: its node was declared dead, fence pending */
+#define R_FENC  4	/* fencing (it was running): node declared dead, fence pending */
 #define R_LOST  5	/* lost: the fence hook confirmed the node isolated */
 #define R_ENDED 6	/* ended: the worker reported ENDED (any final state) */
+#define R_FENCD 7	/* fencing, and it was dispatched (not known started) */
+#define ISFENC(r) (rst[r] == R_FENC || rst[r] == R_FENCD)
 
 byte rst[NR];		/* run state */
 byte rtok[NR];		/* current token of the run: unique, increasing per task */
@@ -98,22 +102,26 @@ byte pendr;		/* the pending run, 0 if none */
 #define N_DEAD   1	/* declared dead; a fence request is recorded */
 #define N_FENCED 2	/* the hook confirmed it isolated; back when it rejoins */
 byte nst[2];
+bit restarted[2];	/* workerd restarted while declared dead (else 0) */
 
 /* scheduler: volatile, lost on restart */
 bit dacked[NR];		/* the worker answered the DISPATCH: stop resending */
 
-#define ACTIVE(r) (rst[r] == R_DISP || rst[r] == R_RUN || rst[r] == R_FENC)
+#define ACTIVE(r) (rst[r] == R_DISP || rst[r] == R_RUN || ISFENC(r))
 #define MATCH(r, t, w) (ACTIVE(r) && rnode[r] == (w) && rtok[r] == (t))
 #define HOLDS_RUN(r, w) ((rst[r] == R_DISP || rst[r] == R_RUN) && rnode[r] == (w))
 #define S_OUT(r) (rst[r] == R_DISP && !dacked[r])
+#define FENCING_RUN(r, w) (ISFENC(r) && rnode[r] == (w))
 
 #if MAXRUNS == 2
 #define ANY_ACTIVE (ACTIVE(1) || ACTIVE(2))
 #define HOLDS(w) (HOLDS_RUN(1, w) || HOLDS_RUN(2, w))
+#define FENCING(w) (FENCING_RUN(1, w) || FENCING_RUN(2, w))
 #define S_ANY_OUT (S_OUT(1) || S_OUT(2))
 #elif MAXRUNS == 3
 #define ANY_ACTIVE (ACTIVE(1) || ACTIVE(2) || ACTIVE(3))
 #define HOLDS(w) (HOLDS_RUN(1, w) || HOLDS_RUN(2, w) || HOLDS_RUN(3, w))
+#define FENCING(w) (FENCING_RUN(1, w) || FENCING_RUN(2, w) || FENCING_RUN(3, w))
 #define S_ANY_OUT (S_OUT(1) || S_OUT(2) || S_OUT(3))
 #else
 #error "MAXRUNS must be 2 or 3"
@@ -398,6 +406,7 @@ end_w:
 	/* workerd restarts after a crash */
 	:: atomic { wup[w] == DOWN ->
 		wup[w] = UP;
+		restarted[w] = (nst[w] == N_DEAD);
 		printf("EV w%d: workerd restarts\n", w);
 		w_reconcile(w) }
 
@@ -454,7 +463,8 @@ inline s_handle(w)
 		TO_W(w, ACK_RJ, hr, ht)
 	:: hm == HB ->
 		if
-		:: MATCH(hr, ht, w) -> TO_W(w, LEASE_OK, hr, ht)
+		:: MATCH(hr, ht, w) && !ISFENC(hr) -> TO_W(w, LEASE_OK, hr, ht)
+		:: MATCH(hr, ht, w) -> skip	/* HOLD: not renewed while fencing */
 		:: else -> TO_W(w, LEASE_UNK, hr, ht)
 		fi
 	fi
@@ -477,6 +487,7 @@ inline s_dispatch(w)
 inline s_declare_dead(w)
 {
 	nst[w] = N_DEAD;
+	restarted[w] = 0;
 	printf("EV sched: w%d declared dead\n", w);
 	hi = 1;
 	do
@@ -488,7 +499,11 @@ inline s_declare_dead(w)
 			rst[hi] = R_LOST;
 			printf("EV sched: run %d lost WITHOUT a confirmed fence\n", hi)
 #else
-			rst[hi] = R_FENC	/* active until the fence confirms */
+			/* active until the fence confirms; remembers its state */
+			if
+			:: rst[hi] == R_RUN -> rst[hi] = R_FENC
+			:: else -> rst[hi] = R_FENCD
+			fi
 #endif
 		:: else -> skip
 		fi;
@@ -518,9 +533,30 @@ inline s_fence_ok(w)
 	do
 	:: hi < NR ->
 		if
-		:: rst[hi] == R_FENC && rnode[hi] == w ->
+		:: FENCING_RUN(hi, w) ->
 			rst[hi] = R_LOST;
 			printf("EV sched: run %d lost\n", hi)
+		:: else -> skip
+		fi;
+		hi++
+	:: else -> break
+	od
+}
+
+/* The node heartbeats again as the life that was declared dead, and no
+ * hook call is in flight (hook steps are atomic here): the suspicion was
+ * false, the fence is called off, its runs resume where they were, and
+ * unanswered dispatches are resent. */
+inline s_fence_cancel(w)
+{
+	printf("EV sched: w%d is back: fence called off\n", w);
+	nst[w] = N_ALIVE;
+	hi = 1;
+	do
+	:: hi < NR ->
+		if
+		:: FENCING_RUN(hi, w) && rst[hi] == R_FENC -> rst[hi] = R_RUN
+		:: FENCING_RUN(hi, w) -> rst[hi] = R_DISP; dacked[hi] = 0
 		:: else -> skip
 		fi;
 		hi++
@@ -553,6 +589,15 @@ end_s:
 		SPEND; s_declare_dead(0) }
 	:: atomic { FAULT && nst[1] == N_ALIVE && HOLDS(1) && REACHABLE(1) ->
 		SPEND; s_declare_dead(1) }
+
+	/* back as the same life: called off; restarted and every run it held
+	 * reported: nothing left to fence, called off too */
+	:: atomic { nst[0] == N_DEAD && REACHABLE(0) && !restarted[0] -> s_fence_cancel(0) }
+	:: atomic { nst[1] == N_DEAD && REACHABLE(1) && !restarted[1] -> s_fence_cancel(1) }
+	:: atomic { nst[0] == N_DEAD && REACHABLE(0) && restarted[0] && !FENCING(0) ->
+		nst[0] = N_ALIVE; restarted[0] = 0 }
+	:: atomic { nst[1] == N_DEAD && REACHABLE(1) && restarted[1] && !FENCING(1) ->
+		nst[1] = N_ALIVE; restarted[1] = 0 }
 
 	/* the fence hook: confirms, or fails (a fault) and is retried */
 	:: atomic { nst[0] == N_DEAD ->
