@@ -81,6 +81,8 @@ node_of() { field "$1" node; }
 pid_of() { eval "echo \$W${1#w}_PID"; }
 fence_json() { ctl --json fence list >"$T/fences.json" || fail "fence list"; }
 hook_calls() { [ -f "$T/hook.calls" ] && wc -l <"$T/hook.calls" || echo 0; }
+# sched_is PYEXPR: true when the expression over s (status' "scheduler") is.
+sched_is() { [ "$(ctl --json status | json "(lambda s: $1)(j['scheduler'])")" = True ]; }
 
 # ---- (a) SIGKILL -> hook -> replacement with a higher token ---------------
 ra=$(trigger a) || fail "run a"
@@ -169,13 +171,13 @@ wait_for 10 "six s-runs running" sh -c "[ \$($BIN/schedctl -c $T/cluster.conf --
 calls0=$(hook_calls)
 stopped=""
 for n in 1 2 3; do kill -STOP "$(pid_of "w$n")"; stopped="$stopped w$n"; done
-wait_for 20 "fencing paused" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"scheduler\"][\"fencing_paused\"] else 1)'"
+wait_for 20 "fencing paused" sched_is "s['fencing_paused']"
 sleep 2
 [ "$(hook_calls)" = "$calls0" ] || fail "the hook was called during a storm: $(tail -3 "$T/hook.calls")"
 ctl fence list >"$T/fl.txt"
 grep -q "PAUSED" "$T/fl.txt" || fail "fence list does not say paused: $(cat "$T/fl.txt")"
 for n in 1 2 3; do kill -CONT "$(pid_of "w$n")"; done
-wait_for 30 "storm over" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if not j[\"scheduler\"][\"fencing_paused\"] and j[\"scheduler\"][\"fences_open\"]==0 else 1)'"
+wait_for 30 "storm over" sched_is "not s['fencing_paused'] and s['fences_open'] == 0"
 [ "$(hook_calls)" = "$calls0" ] || fail "the hook was called for the storm's nodes"
 wait_for 30 "s-runs done" sh -c "[ \$($BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"runs\"]))') -eq 0 ]"
 for n in 1 2 3 4 5 6; do
@@ -231,9 +233,9 @@ wait_for 20 "five workers alive again" workers_alive 5
 
 # ---- (g) a storm of idle members lifts by itself ------------------------------
 for n in 1 2 3; do kill -STOP "$(pid_of "w$n")"; done
-wait_for 20 "fencing paused (idle storm)" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"scheduler\"][\"fencing_paused\"] else 1)'"
+wait_for 20 "fencing paused (idle storm)" sched_is "s['fencing_paused']"
 for n in 1 2 3; do kill -CONT "$(pid_of "w$n")"; done
-wait_for 20 "the idle storm lifted" sh -c "$BIN/schedctl -c $T/cluster.conf --json status | python3 -c 'import json,sys; sys.exit(1 if json.load(sys.stdin)[\"scheduler\"][\"fencing_paused\"] else 0)'"
+wait_for 20 "the idle storm lifted" sched_is "not s['fencing_paused']"
 pass "(g) three idle workers stopped: fencing paused; back: the pause lifted by itself"
 
 # ---- (h) scheduler restart, then a false suspicion: called off -----------------
