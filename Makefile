@@ -7,6 +7,8 @@
 #   make deps       install the Debian packages the build needs
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make model      check the Promela model of the protocol with spin
+#   make lab        build the fault lab's helpers (tests/lab/*.c) into build/lab
+#   make lab-check  the lab checker's own tests (tests/lab/test_check.*)
 #   make install    copy the binaries to $(DESTDIR)$(PREFIX)/bin
 
 CC       ?= cc
@@ -39,7 +41,13 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
 
 PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
 
-.PHONY: all check unit integration sanitize demo deps fuzz model install clean format
+# The fault lab's helpers (tests/lab): small programs the lab's tasks run.
+# nfq* need libnetfilter_queue and are built by the lab itself.
+LAB_SRC    := $(filter-out tests/lab/nfq%,$(wildcard tests/lab/*.c))
+LAB_BIN    := $(LAB_SRC:tests/lab/%.c=$(BUILD)/lab/%)
+
+.PHONY: all check unit integration lab lab-check sanitize demo deps fuzz model install clean \
+	format
 
 all: $(PROGS)
 
@@ -79,6 +87,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/helpers/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# -Werror even when CFLAGS comes from the command line.
+$(BUILD)/lab/%: tests/lab/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Werror $(LDFLAGS) -o $@ $<
+
+lab: $(LAB_BIN)
 
 # Unit tests: every Criterion binary, each bounded in time; integration
 # tests: real processes on loopback, driven by tests/integration/run.sh.
