@@ -8,7 +8,8 @@
 #   make fuzz       build the libFuzzer targets (clang) and run each briefly
 #   make model      check the Promela model of the protocol with spin
 #   make lab        build the fault lab's helpers (tests/lab/*.c) into build/lab
-#   make lab-check  the lab checker's own tests (tests/lab/test_check.*)
+#   make lab-check  the lab checker's quick tests (tests/lab/test_check.py)
+#   make lab-e2e    the lab checker against a loopback cluster (test_check.sh)
 #   make install    copy the binaries to $(DESTDIR)$(PREFIX)/bin
 
 CC       ?= cc
@@ -46,8 +47,8 @@ PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
 LAB_SRC    := $(filter-out tests/lab/nfq%,$(wildcard tests/lab/*.c))
 LAB_BIN    := $(LAB_SRC:tests/lab/%.c=$(BUILD)/lab/%)
 
-.PHONY: all check unit integration lab lab-check sanitize demo deps fuzz model install clean \
-	format
+.PHONY: all check unit integration lab lab-check lab-e2e sanitize demo deps fuzz model install \
+	clean format
 
 all: $(PROGS)
 
@@ -95,6 +96,19 @@ $(BUILD)/lab/%: tests/lab/%.c
 
 lab: $(LAB_BIN)
 
+# The lab checker's tests (tests/lab/CHECKER.md).  lab-check: synthetic
+# inputs for every property, the checker's schedules against `schedctl
+# next`, sched-interval as a real process; about a second, no root, so
+# part of `check`.  lab-e2e: schedd and two workers on loopback with a
+# worker and a task killed, about 20 s.
+lab-check: $(LAB_BIN) $(PROGS)
+	@SCHED_INTERVAL=$(abspath $(BUILD)/lab/sched-interval) BIN=$(abspath $(BIN)) \
+	  timeout --kill-after=10 120 python3 tests/lab/test_check.py
+
+lab-e2e: $(LAB_BIN) $(PROGS)
+	@BIN=$(abspath $(BIN)) LAB=$(abspath $(BUILD)/lab) \
+	  timeout --kill-after=10 240 bash tests/lab/test_check.sh
+
 # Unit tests: every Criterion binary, each bounded in time; integration
 # tests: real processes on loopback, driven by tests/integration/run.sh.
 unit: $(UNIT_BIN)
@@ -104,7 +118,7 @@ integration: $(PROGS) $(HELPER_BIN)
 	@BIN=$(abspath $(BIN)) HELPERS=$(abspath $(BUILD)/tests) \
 	  tests/integration/run.sh
 
-check: all unit integration
+check: all unit integration lab-check
 
 # One Criterion job at a time: Criterion's own runner leaks a few bytes
 # under ASan when parallel tests end at different times.

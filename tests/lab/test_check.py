@@ -27,6 +27,7 @@ sys.path.insert(0, HERE)
 import check  # noqa: E402
 
 SEC = 1_000_000_000
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 T0 = 1_780_000_000  # a Unix second the synthetic histories live at (2026-05-28)
 
 
@@ -526,14 +527,17 @@ class TestSchedule(unittest.TestCase):
 
     @unittest.skipUnless(os.environ.get("BIN"), "BIN not set (schedctl next)")
     def test_agrees_with_schedctl_next(self):
-        cases = [("*/7 1-3 * * *", "America/New_York", "2026-03-07T00:00:00Z"),
-                 ("30 1 * * *", "America/New_York", "2026-10-31T00:00:00Z"),
-                 ("0 2,3 * * *", "Europe/Berlin", "2026-03-27T00:00:00Z"),
-                 ("15 */5 1,15 * fri", "Australia/Lord_Howe", "2026-04-01T00:00:00Z"),
-                 ("every 7m", "UTC", "2026-01-01T00:03:00Z")]
-        for expr, tz, frm in cases:
+        # each crosses a DST change (Lord Howe shifts by 30 minutes)
+        cases = [("*/7 1-3 * * *", "America/New_York", "2026-03-07T12:00:00Z", 40),
+                 ("30 1 * * *", "America/New_York", "2026-10-30T12:00:00Z", 4),
+                 ("0 2,3 * * *", "Europe/Berlin", "2026-03-27T00:00:00Z", 8),
+                 ("15,45 * * * *", "Australia/Lord_Howe", "2026-04-04T12:00:00Z", 40),
+                 ("15,45 * * * *", "Australia/Lord_Howe", "2026-10-03T12:00:00Z", 40),
+                 ("0 0 1,15 * fri", "Europe/Berlin", "2026-01-01T00:00:00Z", 12),
+                 ("every 7m", "UTC", "2026-01-01T00:03:00Z", 12)]
+        for expr, tz, frm, count in cases:
             res = subprocess.run([os.path.join(os.environ["BIN"], "schedctl"), "--json", "next",
-                                  expr, "--tz", tz, "--from", frm, "--count", "12"],
+                                  expr, "--tz", tz, "--from", frm, "--count", str(count)],
                                  capture_output=True, text=True, check=True)
             theirs = [x["utc"] for x in json.loads(res.stdout)]
             lo = check.parse_time(frm)
@@ -654,6 +658,17 @@ class TestSchedInterval(unittest.TestCase):
         self.assertEqual(rc, 1, out.getvalue())
         self.assertIn("FAIL (a)", out.getvalue())
         self.assertIn("1 without END (1 bounded by the next START", out.getvalue())
+
+    @unittest.skipUnless(os.path.exists(FAKETIME_LIB), "libfaketime not installed")
+    def test_clocks_are_true_under_libfaketime(self):
+        out = os.path.join(self.dir, "date")
+        rc, _ = self.run1(1, "sh", "-c", f"date +%s > {out}", LD_PRELOAD=FAKETIME_LIB,
+                          FAKETIME="@2000-01-01 00:00:00")
+        self.assertEqual(rc, 0)
+        self.assertLess(int(read(out)), 1_000_000_000, "CMD should see the faked clock")
+        s = self.records()[0][1]
+        self.assertLessEqual(abs(s["real_ns"] - time.time_ns()), 10 * SEC)
+        self.assertLessEqual(abs(s["mono_ns"] - time.monotonic_ns()), 10 * SEC)
 
     def test_usage_errors(self):
         rc, err = self.run1(1, "true", SCHED_TASK="../escape")
