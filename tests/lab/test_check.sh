@@ -39,11 +39,21 @@ logs() { ls "$T"/iv.*.log 2>/dev/null; }
 starts() { cat "$T"/iv.*.log 2>/dev/null | grep -c '^START'; }
 # at_least N: N executions started so far
 at_least() { [ "$(starts)" -ge "$1" ]; }
-worker_state() { ctl --json status | json "[w['state'] for w in j['workers'] if w['name']=='$1'][0]"; }
 # runs TASK PYEXPR: run ids of TASK's history rows r for which PYEXPR holds
-runs() { ctl --json history "$1" --limit 100000 | json "' '.join(str(r['run_id']) for r in j if $2)"; }
-no_active() { [ -z "$(runs "$1" "r['state'] in ('dispatched','running','fencing')")" ]; }
-all_terminal() { [ -z "$(runs "$1" "r['state'] in ('pending','dispatched','running','fencing')")" ]; }
+# (fails when schedctl does, so that a wait never mistakes an error for "none")
+runs() {
+	local h
+	h=$(ctl --json history "$1" --limit 100000) || return 1
+	printf '%s' "$h" | json "' '.join(str(r['run_id']) for r in j if $2)"
+}
+none_in() { # TASK STATES...: no run of TASK in any of STATES
+	local task=$1 ids
+	shift
+	ids=$(runs "$task" "r['state'] in '$*'.split()") || return 1
+	[ -z "$ids" ]
+}
+no_active() { none_in "$1" dispatched running fencing; }
+all_terminal() { none_in "$1" pending dispatched running fencing; }
 # an execution in flight: "PID RUN NODE" of a START without END whose process lives
 in_flight() {
 	python3 - "$T" <<'PY'
