@@ -279,12 +279,14 @@ static void on_welcome(struct agent *a, const struct net_msg *nm)
 	send_heartbeat(a);
 }
 
-/* LEASE_OK for heartbeat hb_seq: extend r's lease to until (never
- * shorten it).  An OK to a heartbeat later than the one put on HOLD means
- * the scheduler called the fence off; an earlier one (reordered) does not. */
-static void renew(struct agent_run *r, uint64_t hb_seq, int64_t until)
+/* LEASE_OK for a heartbeat sent at `sent`: extend r's lease to until
+ * (never shorten it).  While on HOLD, only an OK to a heartbeat sent
+ * after the HOLD arrived means the scheduler called the fence off: the
+ * scheduler answers heartbeats in the order they reach it, so an OK to
+ * an earlier one may have been decided before the fence began. */
+static void renew(struct agent_run *r, int64_t sent, int64_t until)
 {
-	if (r->hold_seq && hb_seq <= r->hold_seq)
+	if (r->hold_seq && sent <= r->hold_at)
 		return;
 	if (r->hold_seq)
 		log_info("run %llu of %s: the scheduler renews its lease again (fence called off)",
@@ -316,7 +318,7 @@ static void on_lease(struct agent *a, const struct net_msg *nm)
 			continue;
 		switch (l->runs[i].state) {
 		case LEASE_OK:
-			renew(r, l->hb_seq, sent + (int64_t)l->lease_ms);
+			renew(r, sent, sent + (int64_t)l->lease_ms);
 			break;
 		case LEASE_HOLD:
 			if (!r->hold_seq)
@@ -325,6 +327,7 @@ static void on_lease(struct agent *a, const struct net_msg *nm)
 					  (unsigned long long)r->w.run_id, r->w.task);
 			if (l->hb_seq > r->hold_seq)
 				r->hold_seq = l->hb_seq;
+			r->hold_at = clock_mono_ms();
 			break;
 		case LEASE_LOST:
 			agent_lose(a, r);
@@ -374,6 +377,19 @@ void agent_on_message(struct agent *a, const struct net_msg *nm)
 		send_hello(a);
 	}
 	agent_handlers[type](a, nm);
+}
+
+/* Gossip: the scheduler is back (restarted, or reachable again): say
+ * HELLO at the next tick rather than within the next second, so that it
+ * renews our leases before they run out. */
+void agent_on_member(void *ctx, const struct swim_member *m, enum swim_state old)
+{
+	struct agent *a = ctx;
+	if (m->state == SWIM_ALIVE && old != SWIM_ALIVE &&
+	    strcmp(m->name, a->opt.scheduler_name) == 0) {
+		a->welcomed = false;
+		a->last_hello = 0;
+	}
 }
 
 void agent_tick(struct agent *a)

@@ -66,6 +66,7 @@ struct agent_run {
 	char kill_reason[WSTORE_ERROR_MAX + 1];
 	uint64_t hold_seq;       /* heartbeat put on LEASE_HOLD (not renewed,
 				    self-fence at its end); 0: not on hold */
+	int64_t hold_at;         /* monotonic ms the last HOLD arrived */
 	bool kept;               /* lease over, kept running (rule 6); logged once */
 	bool self_fenced;        /* SIGKILLed at lease end */
 	/* The run is over but processes of its group live on: it is reported
@@ -124,6 +125,7 @@ struct agent_fence_view {
 	enum swim_state scheduler; /* SWIM_UNKNOWN: never heard of it */
 	unsigned others;           /* members but self and the scheduler, not LEFT */
 	unsigned others_alive;     /* of those, ALIVE */
+	int64_t scheduler_since;   /* monotonic ms of the scheduler's last state change */
 };
 
 /* The rule alone: others_alive <= others.  Pure. */
@@ -136,6 +138,7 @@ void agent_fence_view(struct agent *a, struct agent_fence_view *v);
 /* agent.c */
 void agent_on_message(struct agent *a, const struct net_msg *m);
 void agent_tick(struct agent *a);
+void agent_on_member(void *ctx, const struct swim_member *m, enum swim_state old);
 void agent_send_ended(struct agent *a, const struct agent_run *r);
 
 /* runs.c */

@@ -84,6 +84,7 @@ void agent_fence_view(struct agent *a, struct agent_fence_view *v)
 			continue;
 		if (strcmp(m->name, a->opt.scheduler_name) == 0) {
 			v->scheduler = m->state;
+			v->scheduler_since = m->state_changed_ms;
 			continue;
 		}
 		if (m->state == SWIM_LEFT)

@@ -353,9 +353,9 @@ void agent_lose(struct agent *a, struct agent_run *r)
  * unless our gossip view says the scheduler is down for everyone
  * (agent_fence.c); then keep it, look again every tick, and say so once.
  * A run the scheduler put on HOLD always self-fences: the HOLD shows the
- * scheduler is up and reaches us, whatever our gossip view says.  A kept
- * run whose scheduler comes back gets a short grace to be renewed before
- * the scheduler's silence counts as our isolation.  *view is read once
+ * scheduler is up and reaches us, whatever our gossip view says.  A run
+ * whose scheduler has just come back in gossip gets a short grace to be
+ * renewed before the scheduler's silence counts as our isolation.  *view is read once
  * per tick, on first need.
  */
 static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_view *view,
@@ -378,16 +378,20 @@ static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_
 		r->kept = true;
 		return;
 	}
-	if (r->kept && v == FENCE_CUT_OFF && !r->hold_seq) {
-		/* The scheduler is back after being down for everyone: give it the
-		 * time of a HELLO and a heartbeat to renew (or to say HOLD, LOST
-		 * or UNKNOWN) before reading its silence as our isolation.  A HOLD
-		 * already is its answer: no grace then. */
-		int64_t grace = 3 * a->heartbeat_ms + 1000;
-		log_info("run %llu of %s: the scheduler is back in gossip; %lld ms for it to renew "
-			 "the lease", (unsigned long long)r->w.run_id, r->w.task, (long long)grace);
+	/* The scheduler came back in gossip only just now (after a restart, or
+	 * being down for everyone): give it the time of a HELLO and a
+	 * heartbeat to renew (or to say HOLD, LOST or UNKNOWN) before reading
+	 * its silence as our isolation.  Counted from its return, so it ends
+	 * whatever happens.  A HOLD already is its answer: no grace then. */
+	int64_t back_until = view->scheduler_since + 3 * a->heartbeat_ms + 1000;
+	if (v == FENCE_CUT_OFF && !r->hold_seq && view->scheduler == SWIM_ALIVE &&
+	    clock_mono_ms() < back_until) {
+		if (r->lease_until < back_until)
+			log_info("run %llu of %s: the scheduler is back in gossip; until %lld ms from "
+				 "now for it to renew the lease", (unsigned long long)r->w.run_id,
+				 r->w.task, (long long)(back_until - clock_mono_ms()));
 		r->kept = false;
-		r->lease_until = clock_mono_ms() + grace;
+		r->lease_until = back_until;
 		return;
 	}
 	char why[WSTORE_ERROR_MAX + 1];
@@ -450,8 +454,10 @@ static int kill_by_env(struct agent *a, const struct wrun *w, pid_t pgid, pid_t 
 	snprintf(want_ckpt, sizeof(want_ckpt), "SCHED_CHECKPOINT_FILE=%s/%s/checkpoint",
 		 a->opt.log_dir, w->task);
 	DIR *d = opendir("/proc");
-	if (!d)
+	if (!d) {
+		free(envbuf);
 		return 0;
+	}
 	int killed = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {

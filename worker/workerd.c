@@ -290,6 +290,8 @@ static void start_gossip(struct agent *a, const struct member_opts *mo)
 		.addr = addr,
 		.incarnation = a->incarnation,
 		.swim = &mo->swim,
+		.on_change = agent_on_member,
+		.ctx = a,
 	};
 	int rc = gossip_new(&gc, &a->gossip);
 	if (rc < 0)
@@ -378,7 +380,7 @@ int main(int argc, char **argv)
 		.sender_id = auth_sender_id(a.opt.name),
 		.incarnation = a.incarnation,
 		.max_skew_ms = a.opt.max_skew_ms,
-		.replay_senders = 64,
+		.replay_senders = 4096, /* every member gossips with us */
 	};
 	if (net_open(&nc, &a.net, err, sizeof(err)) < 0)
 		fatalx("%s", err);

@@ -4,6 +4,9 @@
 # (LEASE=3s here).  Three workers, a task running on each:
 #  (a) schedd SIGTERMed (it leaves the cluster) for 7 s, then restarted:
 #      every task keeps running past its lease and ends succeeded, once;
+#  (a2) the same with a restart a little shorter than the lease (2.4, 2.8 s): the
+#      scheduler is back in gossip just as the leases run out, and it gets
+#      the moment it needs to renew them (no self-fencing then);
 #  (b) schedd SIGSTOPped for 7 s (gossip declares it dead everywhere),
 #      then SIGCONTed: the same;
 # and, for contrast,
@@ -55,6 +58,16 @@ grep -q "kept running" "$T"/w1.log || fail "w1 does not say why it keeps its run
 start_schedd
 all_succeeded
 pass "(a) schedd down (SIGTERM) 7 s > lease: tasks kept running and succeeded"
+
+for delay in 2.4 2.8; do
+	start_all
+	kill -TERM "$SCHEDD_PID"
+	wait_for 10 "schedd exited" sh -c "! kill -0 $SCHEDD_PID 2>/dev/null"
+	sleep "$delay"
+	start_schedd
+	all_succeeded
+	pass "(a2) schedd restarted after ${delay}s (lease 3s): tasks kept running and succeeded"
+done
 
 # ---- (b) schedd paused: dead in gossip everywhere; tasks go on ---------------
 start_all
