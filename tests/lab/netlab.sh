@@ -1,7 +1,8 @@
+# shellcheck shell=bash
 # netlab.sh - a fault lab: N hosts as network namespaces joined by a bridge
 # that lives in a namespace of its own, the sched daemons running on them,
-# and fault primitives (partitions, loss, duplication, process signals, a
-# wrong wall clock).  Source it from bash (as root):
+# and fault primitives (partitions, loss, duplication, delay and reordering,
+# process signals, a wrong wall clock).  Source it from bash (as root):
 #
 #	. tests/lab/netlab.sh
 #	lab_up 4                    # h0 (schedd) .. h3, traps set
@@ -18,7 +19,8 @@
 # own send fail (drops happen on the bridge, never on a host's output path),
 # as on a real network.  See tests/lab/README.md for every function.
 #
-# Works under `set -u`; no function exits the caller, they return non-zero.
+# Works under `set -euo pipefail`; no function exits the caller, they return
+# non-zero.
 
 LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_ROOT=${LAB_ROOT:-$(cd "$LAB_HERE/../.." && pwd)}
@@ -29,9 +31,11 @@ LAB_SCHED_PORT=${LAB_SCHED_PORT:-7000}
 LAB_WORKER_PORT=${LAB_WORKER_PORT:-7701}
 LAB_PROBE_PORT=${LAB_PROBE_PORT:-7999}
 LAB_FAKETIME_LIB=${LAB_FAKETIME_LIB:-}
-LAB_PREFIX=${LAB_PREFIX:-}
-LAB_DIR=${LAB_DIR:-}
-LAB_N=${LAB_N:-0}
+# The lab of this shell (lab_up or lab_attach set them; never inherited:
+# the lab's own processes have LAB_DIR in their environment).
+LAB_PREFIX=""
+LAB_DIR=""
+LAB_N=0
 LAB_EXIT_CMDS=()
 
 # ---- small helpers ----------------------------------------------------------
@@ -201,7 +205,7 @@ lab_down() {
 			pids=$(lab__ns_pids "$ns")
 			[ -z "$pids" ] && break
 			# shellcheck disable=SC2086
-			kill -KILL $pids 2>/dev/null
+			kill -KILL $pids 2>/dev/null || true
 			sleep 0.1
 		done
 		if [ -n "$(lab__ns_pids "$ns")" ]; then
@@ -219,7 +223,7 @@ lab_down() {
 			rm -rf "$LAB_DIR"
 		fi
 	fi
-	[ -n "$nss" ] && echo "lab: down (${LAB_PREFIX}*)" >&2
+	if [ -n "$nss" ]; then echo "lab: down (${LAB_PREFIX}*)" >&2; fi
 	return $left
 }
 
@@ -273,8 +277,13 @@ lab_exec() {
 # Call it in the caller's shell, not in $(...): the daemon stays a child of
 # the caller, which reaps it when it dies.
 lab_spawn() {
-	local h name pidf i pid
-	h=$(lab__host "$1") || return 1
+	local h name pidf i pid ns
+	if [ "$1" = br ]; then # the bridge namespace (the delay line runs there)
+		h=br ns=${LAB_PREFIX}br
+	else
+		h=$(lab__host "$1") || return 1
+		ns=${LAB_PREFIX}h$h
+	fi
 	name=$2
 	shift 2
 	case $name in '' | *[!A-Za-z0-9_.-]*) lab__err "bad process name '$name'"; return 1 ;; esac
@@ -289,7 +298,7 @@ lab_spawn() {
 	printf '%q ' "$@" >"$LAB_DIR/run/$name.cmd"
 	# sh writes its own pid, then execs CMD: the pid is CMD's whether or not
 	# setsid had to fork.
-	ip netns exec "${LAB_PREFIX}h$h" env -i PATH="$LAB_PATH" HOME=/root LC_ALL=C LAB_DIR="$LAB_DIR" \
+	ip netns exec "$ns" env -i PATH="$LAB_PATH" HOME=/root LC_ALL=C LAB_DIR="$LAB_DIR" \
 		setsid sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" "$@" \
 		</dev/null >>"$LAB_DIR/$name.log" 2>&1 &
 	disown $! 2>/dev/null
@@ -307,11 +316,12 @@ lab_pid() { cat "$LAB_DIR/run/$1.pid" 2>/dev/null; }
 # lab_running NAME: NAME's recorded process exists, is not a zombie and is in
 # its host's namespace (so a recycled pid does not count).
 lab_running() {
-	local pid h
+	local pid h ns
 	pid=$(lab_pid "$1") || return 1
 	h=$(cat "$LAB_DIR/run/$1.host" 2>/dev/null) || return 1
 	[ -n "$pid" ] || return 1
-	[ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "net:[$(stat -L -c %i "/run/netns/${LAB_PREFIX}h$h" 2>/dev/null)]" ] || return 1
+	if [ "$h" = br ]; then ns=${LAB_PREFIX}br; else ns=${LAB_PREFIX}h$h; fi
+	[ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "net:[$(stat -L -c %i "/run/netns/$ns" 2>/dev/null)]" ] || return 1
 	case $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) in Z | X | '') return 1 ;; esac
 	return 0
 }
@@ -333,8 +343,8 @@ lab_restart() {
 	cmd=$(cat "$LAB_DIR/run/$1.cmd" 2>/dev/null) || { lab__err "no recorded command for $1"; return 1; }
 	h=$(cat "$LAB_DIR/run/$1.host")
 	if lab_running "$1"; then
-		kill -CONT "$(lab_pid "$1")" 2>/dev/null
-		kill -KILL "$(lab_pid "$1")" 2>/dev/null
+		kill -CONT "$(lab_pid "$1")" 2>/dev/null || true
+		kill -KILL "$(lab_pid "$1")" 2>/dev/null || true
 		lab_wait 5 "$1 to die" lab__not_running "$1" || return 1
 	fi
 	eval "lab_spawn \"\$h\" \"\$1\" $cmd" || return 1
@@ -375,7 +385,7 @@ lab_config() {
 		echo "heartbeat = ${LAB_HEARTBEAT:-500ms}"
 		echo "node_timeout = ${LAB_NODE_TIMEOUT:-3s}"
 		echo "fence_backoff_max = 5s"
-		[ -n "$hook" ] && echo "fence_hook = $hook"
+		if [ -n "$hook" ]; then echo "fence_hook = $hook"; fi
 		echo
 		echo "[worker]"
 		echo "slots = ${LAB_SLOTS:-2}"
@@ -488,7 +498,7 @@ lab__fault() {
 	local id=$1 fam=$2 desc=$3 body
 	lab__need_up || return 1
 	body=$(cat)
-	lab__brnft delete chain "$fam" lab "$id" 2>/dev/null
+	lab__brnft delete chain "$fam" lab "$id" 2>/dev/null || true
 	printf 'table %s lab {\n chain %s {\n%s\n }\n}\n' "$fam" "$id" "$body" | lab__brnft -f - || {
 		lab__err "cannot install fault $id"
 		return 1
@@ -548,7 +558,7 @@ lab_loss() {
 	h=$(lab__host "$1") || return 1
 	p=${2:-}
 	lab__pct "$p" || return 1
-	[ "$p" -gt 0 ] || { lab_clear "loss_h$h"; return; }
+	[ "$p" -gt 0 ] || { lab__clear_if "loss_h$h"; return; }
 	c=$(lab__chance "$p")
 	lab__fault "loss_h$h" bridge "h$h loses $p% of datagrams each way" <<-NFT
 		type filter hook forward priority 0; policy accept;
@@ -566,11 +576,149 @@ lab_dup() {
 	h=$(lab__host "$1") || return 1
 	p=${2:-}
 	lab__pct "$p" || return 1
-	[ "$p" -gt 0 ] || { lab_clear "dup_h$h"; return; }
+	[ "$p" -gt 0 ] || { lab__clear_if "dup_h$h"; return; }
 	c=$(lab__chance "$p")
 	lab__fault "dup_h$h" netdev "h$h receives $p% of datagrams twice" <<-NFT
 		type filter hook egress device "vb$h" priority 0; policy accept;
 		meta protocol ip meta mark 0 $c counter meta mark set 1 dup to "vb$h"
+	NFT
+}
+
+# ---- delay and reordering: a userspace delay line ---------------------------------
+#
+# The kernel has no sch_netem and no nft `queue`, so delay is done by a delay
+# line in the bridge namespace: a veth pair dlq0 (a bridge port that neither
+# learns nor floods) / dlq1 (not bridged).  A delay_hH chain on the ingress of
+# every host port sends the IPv4 frames from or to H (by MAC) `fwd to dlq0`;
+# they come out at dlq1, where the delay line (python3, AF_PACKET) holds each
+# for its delay and writes it back into dlq1.  It re-enters the bridge at
+# dlq0 and is forwarded as usual, so partitions and loss in force when it is
+# released still apply, and duplication after that.  A frame's delay is the
+# sum of its source's and its destination's: MS + uniform(0, JITTER) each.
+
+lab__delayline_py() {
+	cat <<-'PY'
+		# delay line: AF_PACKET on one interface; holds every frame that arrives
+		# for the delay delay.conf gives its MACs ("MAC MS JITTER" lines), then
+		# sends it back out of the same interface.  UDP/TCP checksums are
+		# recomputed: frames from a veth carry a partial (offloaded) checksum.
+		import heapq, os, random, select, socket, struct, sys, time
+		conf_path, ifname = sys.argv[1], sys.argv[2]
+		s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+		s.bind((ifname, 0))
+		conf, seen, checked = {}, None, 0.0
+		def load():
+		    global conf, seen, checked
+		    checked = time.monotonic()
+		    try:
+		        st = os.stat(conf_path)
+		    except FileNotFoundError:
+		        conf, seen = {}, None
+		        return
+		    if (st.st_mtime_ns, st.st_ino) == seen:
+		        return
+		    seen, new = (st.st_mtime_ns, st.st_ino), {}
+		    for line in open(conf_path):
+		        f = line.split()
+		        if len(f) == 3:
+		            new[bytes.fromhex(f[0].replace(":", ""))] = (int(f[1]), int(f[2]))
+		    conf = new
+		def csum(b):
+		    if len(b) % 2:
+		        b += b"\0"
+		    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+		    while t >> 16:
+		        t = (t & 0xFFFF) + (t >> 16)
+		    return ~t & 0xFFFF
+		def fix(fr):
+		    if len(fr) < 34 or fr[12:14] != b"\x08\x00":
+		        return fr
+		    ihl, proto = (fr[14] & 15) * 4, fr[23]
+		    end = 14 + struct.unpack("!H", fr[16:18])[0]
+		    l4 = 14 + ihl
+		    off = {17: 6, 6: 16}.get(proto)
+		    if off is None or struct.unpack("!H", fr[20:22])[0] & 0x3FFF or end - l4 < off + 2:
+		        return fr
+		    seg = bytearray(fr[l4:end])
+		    seg[off:off + 2] = b"\0\0"
+		    c = csum(fr[26:34] + struct.pack("!BBH", 0, proto, len(seg)) + bytes(seg))
+		    if proto == 17 and c == 0:
+		        c = 0xFFFF
+		    seg[off:off + 2] = struct.pack("!H", c)
+		    return fr[:l4] + bytes(seg) + fr[end:]
+		heap, seq = [], 0
+		load()
+		while True:
+		    now = time.monotonic()
+		    while heap and heap[0][0] <= now:
+		        s.send(heapq.heappop(heap)[2])
+		    r, _, _ = select.select([s], [], [], max(0.0, heap[0][0] - now) if heap else 0.5)
+		    if not r:
+		        continue
+		    fr, addr = s.recvfrom(65536)
+		    if addr[2] == socket.PACKET_OUTGOING:
+		        continue
+		    now = time.monotonic()
+		    if now - checked > 0.05:
+		        load()
+		    d = 0.0
+		    for mac in (fr[6:12], fr[0:6]):
+		        ms, jit = conf.get(mac, (0, 0))
+		        d += ms + random.uniform(0, jit)
+		    heapq.heappush(heap, (now + d / 1000.0, seq, fix(fr)))
+		    seq += 1
+	PY
+}
+
+# lab__delayline_up: the dlq0/dlq1 pair and the delay line process.
+lab__delayline_up() {
+	local br=${LAB_PREFIX}br
+	if ! ip -n "$br" link show dlq0 >/dev/null 2>&1; then
+		ip -n "$br" link add dlq0 type veth peer name dlq1 || return 1
+		ip -n "$br" link set dlq0 master br0 || return 1
+		ip -n "$br" link set dlq0 type bridge_slave learning off flood off mcast_flood off bcast_flood off || return 1
+		ip -n "$br" link set dlq0 up || return 1
+		ip -n "$br" link set dlq1 up || return 1
+	fi
+	lab_running delayline && return 0
+	lab__delayline_py >"$LAB_DIR/delayline.py"
+	lab_spawn br delayline /usr/bin/python3 -u "$LAB_DIR/delayline.py" "$LAB_DIR/delay.conf" dlq1 || return 1
+	sleep 0.2
+	lab_running delayline || { lab__err "the delay line did not start: $(tail -n 5 "$LAB_DIR/delayline.log")"; return 1; }
+}
+
+# lab__delay_conf MAC [MS JITTER]: set (or, without MS, remove) MAC's line.
+lab__delay_conf() {
+	local f=$LAB_DIR/delay.conf
+	{
+		if [ -f "$f" ]; then grep -v "^$1 " "$f" || true; fi
+		if [ $# -ge 3 ]; then echo "$1 $2 $3"; fi
+	} >"$f.tmp"
+	mv "$f.tmp" "$f"
+}
+
+# lab_delay H MS [JITTER]: every IPv4 datagram from H and every one to H is
+# held MS ms plus a uniform 0..JITTER ms, drawn per datagram: a JITTER above
+# the gap between two datagrams reorders them.  MS and JITTER 0 removes it.
+lab_delay() {
+	local h ms=${2:-} jit=${3:-0} mac devs="" i
+	h=$(lab__host "$1") || return 1
+	case $ms$jit in '' | *[!0-9]*) lab__err "usage: lab_delay H MS [JITTER] (whole ms)"; return 2 ;; esac
+	[ "$ms" -le 60000 ] && [ "$jit" -le 60000 ] || { lab__err "delay above 60 s"; return 1; }
+	if [ "$ms" -eq 0 ] && [ "$jit" -eq 0 ]; then
+		lab__clear_if "delay_h$h"
+		return
+	fi
+	lab__need_up || return 1
+	lab__delayline_up || return 1
+	mac=$(lab__mac "$h")
+	lab__delay_conf "$mac" "$ms" "$jit"
+	for ((i = 0; i < LAB_N; i++)); do devs="$devs${devs:+, }vb$i"; done
+	lab__fault "delay_h$h" netdev "h$h: datagrams from and to it delayed ${ms} ms + 0..${jit} ms" <<-NFT
+		type filter hook ingress devices = { $devs } priority 0; policy accept;
+		meta protocol ip ether saddr $mac counter fwd to "dlq0"
+		meta protocol ip ether daddr $mac counter fwd to "dlq0"
 	NFT
 }
 
@@ -584,7 +732,10 @@ lab_faults() {
 lab_clear() {
 	local fam
 	lab__need_up || return 1
-	case $1 in dup_*) fam=netdev ;; *) fam=bridge ;; esac
+	case $1 in dup_* | delay_*) fam=netdev ;; *) fam=bridge ;; esac
+	# A delay's line goes first: the rules of another delayed host still
+	# send frames to this one through the delay line.
+	case $1 in delay_h*) lab__delay_conf "$(lab__mac "${1#delay_h}")" ;; esac
 	if lab__brnft delete chain "$fam" lab "$1" 2>/dev/null; then
 		lab__say "fault - $1"
 	else
@@ -593,11 +744,19 @@ lab_clear() {
 	fi
 }
 
+# lab__clear_if ID: lab_clear ID if it is in place; nothing (and 0) if not.
+lab__clear_if() {
+	if lab_faults | grep -qx "$1"; then lab_clear "$1"; return; fi
+	case $1 in delay_h*) [ ! -f "$LAB_DIR/delay.conf" ] || lab__delay_conf "$(lab__mac "${1#delay_h}")" ;; esac
+	return 0
+}
+
 # lab_heal: remove every fault.
 lab_heal() {
 	local ids
 	lab__need_up || return 1
 	ids=$(lab_faults | tr '\n' ' ')
+	rm -f "$LAB_DIR/delay.conf"
 	# The bridge namespace holds nothing but the lab's two tables.
 	lab__brnft -f - <<-NFT || return 1
 		flush ruleset
@@ -610,45 +769,111 @@ lab_heal() {
 # lab_counters: the fault rules with their packet counters.
 lab_counters() { lab__need_up && lab__brnft list ruleset; }
 
-# lab_udp_probe A B [COUNT]: send COUNT (20) UDP datagrams from A to B's
-# LAB_PROBE_PORT and print how many B received (duplicates counted).
-# Independent of the daemons: it shows what the network does.
-lab_udp_probe() {
-	local a b n=${3:-20} tok out
+# lab__probe A B COUNT GAP_MS: send COUNT numbered UDP datagrams from A to
+# B's LAB_PROBE_PORT, GAP_MS apart; prints "RECEIVED OUT_OF_ORDER" as B saw
+# them (duplicates count; a datagram is out of order when one numbered
+# higher came before it).  The receiver stops 0.6 s after the last
+# datagram, or 2 s after it started if none comes: a delay above 0.6 s
+# between datagrams makes it stop early.
+lab__probe() {
+	local a b n=$3 gap=$4 tok out rpid i
 	a=$(lab__host "$1") && b=$(lab__host "$2") || return 1
 	tok="probe-$$-$RANDOM$RANDOM"
 	out=$LAB_DIR/run/$tok
-	# Receiver: counts datagrams carrying the token; done 0.8 s after the
-	# last one, or 2 s after start if none comes.
-	lab_exec "$b" timeout 10 /usr/bin/python3 -c '
-import socket, sys, time
+	# Not lab_exec: a function in the background is a subshell, and $! would
+	# not be the receiver.
+	ip netns exec "${LAB_PREFIX}h$b" env -i PATH="$LAB_PATH" LC_ALL=C timeout 60 /usr/bin/python3 -c '
+import socket, sys
 addr, port, tok, out = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((addr, port))
 open(out + ".ready", "w").close()
-n, wait = 0, 2.0
+n, late, top, wait = 0, 0, -1, 2.0
 while True:
     s.settimeout(wait)
     try:
         d = s.recv(2048)
     except socket.timeout:
         break
-    if d == tok:
+    t, _, k = d.partition(b" ")
+    if t == tok and k.isdigit():
         n += 1
-        wait = 0.8
-open(out, "w").write("%d\n" % n)
+        late += int(k) < top
+        top = max(top, int(k))
+        wait = 0.6
+open(out, "w").write("%d %d\n" % (n, late))
 ' "$(lab_addr "$b")" "$LAB_PROBE_PORT" "$tok" "$out" &
-	local rpid=$! i
+	rpid=$!
 	for i in $(seq 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
 	lab_exec "$a" /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(int(sys.argv[4])):
-    s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
-    time.sleep(0.005)
-' "$(lab_addr "$b")" "$LAB_PROBE_PORT" "$tok" "$n"
-	wait "$rpid"
-	cat "$out" 2>/dev/null || echo "probe failed" >&2
+for k in range(int(sys.argv[4])):
+    s.sendto(b"%s %d" % (sys.argv[3].encode(), k), (sys.argv[1], int(sys.argv[2])))
+    time.sleep(int(sys.argv[5]) / 1000.0)
+' "$(lab_addr "$b")" "$LAB_PROBE_PORT" "$tok" "$n" "$gap"
+	wait "$rpid" || true
+	cat "$out" 2>/dev/null || { lab__err "probe h$a -> h$b failed"; rm -f "$out.ready"; return 1; }
 	rm -f "$out" "$out.ready"
+}
+
+# lab_udp_probe A B [COUNT]: send COUNT (20) UDP datagrams from A to B and
+# print how many B received (duplicates counted).  Independent of the
+# daemons: it shows what the network does.
+lab_udp_probe() {
+	local r
+	r=$(lab__probe "$1" "$2" "${3:-20}" 5) || return 1
+	echo "${r% *}"
+}
+
+# lab_udp_order A B [COUNT [GAP_MS]]: send COUNT (100) numbered datagrams,
+# GAP_MS (2) apart; print "RECEIVED OUT_OF_ORDER".
+lab_udp_order() { lab__probe "$1" "$2" "${3:-100}" "${4:-2}"; }
+
+# lab_rtt A B [COUNT]: COUNT (10) UDP echoes from A to B one after the
+# other; prints the median round trip in ms ("none" if none came back
+# within 3 s each).
+lab_rtt() {
+	local a b tok out rpid i
+	a=$(lab__host "$1") && b=$(lab__host "$2") || return 1
+	tok="rtt-$$-$RANDOM$RANDOM"
+	out=$LAB_DIR/run/$tok
+	ip netns exec "${LAB_PREFIX}h$b" env -i PATH="$LAB_PATH" LC_ALL=C timeout 120 /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+open(sys.argv[4] + ".ready", "w").close()
+s.settimeout(5.0)
+try:
+    while True:
+        d, peer = s.recvfrom(2048)
+        if d.startswith(sys.argv[3].encode()):
+            s.sendto(d, peer)
+except socket.timeout:
+    pass
+' "$(lab_addr "$b")" "$LAB_PROBE_PORT" "$tok" "$out" &
+	rpid=$!
+	for i in $(seq 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
+	lab_exec "$a" /usr/bin/python3 -c '
+import socket, statistics, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3.0)
+rtts = []
+for k in range(int(sys.argv[4])):
+    m = b"%s %d" % (sys.argv[3].encode(), k)
+    t0 = time.monotonic()
+    s.sendto(m, (sys.argv[1], int(sys.argv[2])))
+    try:
+        while s.recv(2048) != m:
+            pass
+        rtts.append((time.monotonic() - t0) * 1000)
+    except socket.timeout:
+        pass
+print("%.0f" % statistics.median(rtts) if rtts else "none")
+' "$(lab_addr "$b")" "$LAB_PROBE_PORT" "$tok" "${3:-10}"
+	kill "$rpid" 2>/dev/null || true
+	wait "$rpid" 2>/dev/null || true
+	rm -f "$out.ready"
 }
