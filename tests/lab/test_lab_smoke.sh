@@ -13,6 +13,9 @@
 #       lab_loss 50 drops about half
 #   (f) lab_dup 100 doubles every datagram (probe count, nft counter) and
 #       the scheduler refuses the copies as replays; lab_dup 50 about half
+#   (f2) lab_delay 1 100: a UDP echo between h2 and h1 takes about 200 ms;
+#       lab_delay 1 0 40 (jitter) reorders numbered datagrams, loses none;
+#       lab_clear: back to under 50 ms
 #   (g) a worker started with --clock -30s: its log and `date` run with its
 #       clock are 30 s behind, its monotonic clock is not, it is alive
 #   (h) the lab's fence hook: a worker running a task is isolated, schedd
@@ -175,6 +178,22 @@ r1=$(refused)
 lab_clear dup_h0 || fail "lab_clear dup_h0"
 for i in 1 2 3; do wait_member "w$i" alive 5; done
 pass "(f) lab_dup 0 100: schedd refused $((r1 - r0)) duplicated datagrams as replays; workers stay alive"
+
+# ---- (f2) delay and reordering ----------------------------------------------------------
+r0=$(lab_rtt 2 1) || fail "lab_rtt 2 1"
+lab_delay 1 100 || fail "lab_delay 1 100"
+r1=$(lab_rtt 2 1)
+[ "$r1" != none ] && [ "$r1" -ge 190 ] && [ "$r1" -le 500 ] || fail "round trip to h1 with 100 ms delay: $r1 ms"
+r3=$(lab_rtt 2 3)
+[ "$r3" != none ] && [ "$r3" -le 50 ] || fail "round trip h2-h3 with a delay at h1: $r3 ms"
+lab_delay 1 0 40 || fail "lab_delay 1 0 40"
+read -r got late < <(lab_udp_order 2 1 100 2)
+[ "$got" = 100 ] && [ "$late" -gt 0 ] || fail "jitter 0..40 ms: $got of 100 received, $late out of order"
+lab_clear delay_h1 || fail "lab_clear delay_h1"
+r2=$(lab_rtt 2 1)
+[ "$r2" != none ] && [ "$r2" -le 50 ] || fail "round trip to h1 after the delay: $r2 ms"
+for i in 1 2 3; do wait_member "w$i" alive 15; done
+pass "(f2) lab_delay 1 100: round trip ${r0} -> ${r1} ms (h2-h3 ${r3} ms); jitter 40 ms: $late of 100 out of order, none lost; cleared: ${r2} ms"
 
 # ---- (g) a worker with a wrong wall clock --------------------------------------------------
 lab_kill w3 KILL || fail "lab_kill w3 KILL"
