@@ -223,6 +223,7 @@ static void enc_hello(struct wenc *w, const struct wire_msg *m)
 	put_u32(w, h->slots);
 	put_str(w, h->labels, WIRE_LABELS_MAX);
 	put_u32(w, h->lease_ms);
+	put_u64(w, h->prev_incarnation);
 }
 
 static void dec_hello(struct wdec *r, struct wire_msg *m)
@@ -232,6 +233,7 @@ static void dec_hello(struct wdec *r, struct wire_msg *m)
 	h->slots = get_u32(r);
 	get_str(r, h->labels, WIRE_LABELS_MAX);
 	h->lease_ms = get_u32(r);
+	h->prev_incarnation = get_u64(r);
 }
 
 static void enc_welcome(struct wenc *w, const struct wire_msg *m)

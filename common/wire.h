@@ -72,6 +72,8 @@ struct wire_hello {
 	uint32_t slots;
 	char labels[WIRE_LABELS_MAX + 1];
 	uint32_t lease_ms;       /* lease the worker asks for (0: default) */
+	uint64_t prev_incarnation; /* the life before this one that used the
+				      same worker database (0: new database) */
 };
 
 struct wire_welcome {

@@ -109,6 +109,8 @@ static int fence_row(void *arg, const struct store_fence_row *r)
 		strbuf_json_str(c->out, r->reason);
 		strbuf_puts(c->out, ", \"last_error\": ");
 		strbuf_json_str(c->out, r->last_error);
+		strbuf_puts(c->out, ", \"note\": ");
+		strbuf_json_str(c->out, r->note);
 		strbuf_puts(c->out, ", \"created_at\": ");
 		ctl_json_time(c->out, r->created_ms);
 		strbuf_puts(c->out, ", \"closed_at\": ");

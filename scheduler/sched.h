@@ -202,6 +202,7 @@ struct sched_fence *sched_fence_find(const struct sched *s, const char *node);
 void sched_fence_node(struct sched *s, const char *node, const char *why);
 int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *nlost);
 void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64_t incarnation);
+void sched_fence_node_restarted(struct sched *s, const struct sched_worker *w, uint64_t prev);
 void sched_fence_forget(struct sched *s, struct sched_fence *f);
 
 /* sched_storm.c */

@@ -235,6 +235,34 @@ void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64
 			sched_send_dispatch(s, &s->runs[i]);
 }
 
+/*
+ * The node says HELLO as a new life started on the very database of the
+ * life we are fencing (its prev_incarnation is the fenced incarnation, and
+ * workerd locks its database).  That database knows every run the fenced
+ * life accepted (accept is persisted before fork/exec), and the new life
+ * reports each one as ended after killing whatever was left of it; a run
+ * it does not know was never started.  So nothing is left to fence: the
+ * request is called off and the runs go back to what they were; their
+ * ends arrive from the new life, and dispatches it never answered are
+ * sent to it again (it answers from its database, or runs them: for the
+ * first time).
+ */
+void sched_fence_node_restarted(struct sched *s, const struct sched_worker *w, uint64_t prev)
+{
+	struct sched_fence *f = sched_fence_find(s, w->name);
+	if (!f || f->pid > 0 || !prev || prev != f->incarnation)
+		return;
+	const char *why = "the node restarted on the fenced life's own database";
+	int restored = 0;
+	if (store_fence_cancel(s->store, w->name, why, clock_wall_ms(), &restored) < 0) {
+		log_warnx("node %s: could not call its fence off", w->name);
+		return;
+	}
+	log_warnx("node %s: fence called off: %s; %d run(s) back", w->name, why, restored);
+	runs_reread(s, w->name);
+	sched_fence_forget(s, f);
+}
+
 void sched_fence_forget(struct sched *s, struct sched_fence *f)
 {
 	if (f->out_fd >= 0) {

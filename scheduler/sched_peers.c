@@ -138,6 +138,8 @@ static void on_hello(struct sched *s, const struct net_msg *nm)
 		log_info("worker %s at %s: %d slot(s), labels '%s'%s", w->name, addr, w->slots,
 			 labels, restarted ? " (restarted)" : "");
 	}
+	if (restarted)
+		sched_fence_node_restarted(s, w, h->prev_incarnation);
 	/* Messages waiting for this worker go to its address now; dispatches
 	 * are written anew for this incarnation (a worker drops a DISPATCH
 	 * meant for an earlier life of itself). */

@@ -41,6 +41,7 @@ static void send_hello(struct agent *a)
 	snprintf(m.u.hello.name, sizeof(m.u.hello.name), "%s", a->opt.name);
 	m.u.hello.slots = a->stopping ? 0 : (uint32_t)a->opt.slots;
 	snprintf(m.u.hello.labels, sizeof(m.u.hello.labels), "%s", a->opt.labels);
+	m.u.hello.prev_incarnation = a->prev_incarnation;
 	send_sched(a, &m, NULL);
 	a->last_hello = clock_mono_ms();
 }

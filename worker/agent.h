@@ -89,6 +89,7 @@ struct agent {
 	struct outbox *outbox;
 	struct auth_keyring keys;
 	uint64_t incarnation;
+	uint64_t prev_incarnation;   /* our previous life on this database, 0: none */
 	uint64_t sched_sender;
 	uint64_t sched_incarnation;  /* from WELCOME */
 	bool welcomed;

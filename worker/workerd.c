@@ -17,6 +17,8 @@
  * signal ends the drain at once.
  */
 #include <errno.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +311,26 @@ static void start_gossip(struct agent *a, const struct member_opts *mo)
 		 addr, (unsigned long long)a->incarnation, mo->seeds);
 }
 
+/* One database, one workerd: a second process on it would answer for runs
+ * the first one holds, and the scheduler relies on "a new life on the same
+ * database knows everything the previous one accepted" (HELLO's
+ * prev_incarnation).  The lock lives as long as the process. */
+static void lock_database(const char *db_path)
+{
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s.lock", db_path) >= sizeof(path))
+		fatalx("%s: path too long", db_path);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal("%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			fatalx("%s is in use by another workerd (lock %s): one database per worker",
+			       db_path, path);
+		fatal("lock %s", path);
+	}
+}
+
 static void agent_free(struct agent *a)
 {
 	while (a->nruns)
@@ -369,9 +391,12 @@ int main(int argc, char **argv)
 	a.heartbeat_ms = 1000;
 	a.lease_ms = 15000;
 	a.sched_sender = auth_sender_id(a.opt.scheduler_name);
+	lock_database(a.opt.db_path);
 	if (wstore_open(a.opt.db_path, &a.ws, err, sizeof(err)) < 0)
 		fatalx("%s", err);
-	int rc = wstore_next_incarnation(a.ws, clock_wall_ms(), &a.incarnation);
+	int rc = wstore_last_incarnation(a.ws, &a.prev_incarnation);
+	if (rc == 0)
+		rc = wstore_next_incarnation(a.ws, clock_wall_ms(), &a.incarnation);
 	if (rc < 0)
 		fatalx("%s: cannot record the next incarnation: %s", a.opt.db_path, strerror(-rc));
 	struct net_config nc = {

@@ -584,6 +584,15 @@ fail:
  * two starts of the same database can never hand out the same number.
  * The trigger worker_identity_never_decreases is the second wall.
  */
+int wstore_last_incarnation(struct wstore *ws, uint64_t *out)
+{
+	sqlite3_stmt *s = ws_stmt(ws, WS_INCARNATION_GET);
+	int ret = ws_row(ws, s, "read incarnation");
+	*out = ret == 1 ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return ret < 0 ? ret : 0;
+}
+
 int wstore_next_incarnation(struct wstore *ws, int64_t wall_ms, uint64_t *out)
 {
 	int ret = db_begin(ws->db);

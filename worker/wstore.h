@@ -113,5 +113,10 @@ int wstore_purge(struct wstore *ws, int64_t before_ms);
  */
 int wstore_next_incarnation(struct wstore *ws, int64_t wall_ms, uint64_t *out)
 	__attribute__((warn_unused_result));
+/* The last incarnation handed out (0: none yet: a new database).  Read
+ * before wstore_next_incarnation, it names the previous life of this
+ * worker that used this very database. */
+int wstore_last_incarnation(struct wstore *ws, uint64_t *out)
+	__attribute__((warn_unused_result));
 
 #endif

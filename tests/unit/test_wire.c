@@ -34,6 +34,7 @@ static void build_hello(struct wire_msg *m)
 	m->u.hello.slots = UINT32_MAX;
 	fill(m->u.hello.labels, WIRE_LABELS_MAX, 'A');
 	m->u.hello.lease_ms = 0x01020304;
+	m->u.hello.prev_incarnation = 0x0102030405060708ULL;
 }
 
 static void build_welcome(struct wire_msg *m)
@@ -205,6 +206,7 @@ static void check_same(const struct wire_msg *a, const struct wire_msg *b)
 		cr_assert_eq(a->u.hello.slots, b->u.hello.slots);
 		cr_assert_str_eq(a->u.hello.labels, b->u.hello.labels);
 		cr_assert_eq(a->u.hello.lease_ms, b->u.hello.lease_ms);
+		cr_assert_eq(a->u.hello.prev_incarnation, b->u.hello.prev_incarnation);
 		break;
 	case WIRE_WELCOME:
 		cr_assert_eq(a->u.welcome.sched_incarnation, b->u.welcome.sched_incarnation);

@@ -429,9 +429,13 @@ Test(wstore, newer_database_is_refused)
 
 Test(wstore, first_incarnation_is_the_wall_clock)
 {
-	uint64_t inc = 0;
+	uint64_t inc = 0, last = 99;
+	cr_assert_eq(wstore_last_incarnation(ws, &last), 0);
+	cr_assert_eq(last, 0, "a new database has no previous life");
 	cr_assert_eq(wstore_next_incarnation(ws, NOW_MS, &inc), 0);
 	cr_assert_eq(inc, (uint64_t)NOW_MS);
+	cr_assert_eq(wstore_last_incarnation(ws, &last), 0);
+	cr_assert_eq(last, inc, "the last incarnation is the one handed out");
 }
 
 Test(wstore, incarnation_follows_a_clock_that_moves_on)
