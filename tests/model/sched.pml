@@ -10,8 +10,9 @@
  * crashes, pauses, gets cut off; the scheduler restarts; gossip declares a
  * node dead when it is out of reach (or, as a fault, when it is not); the
  * fence hook fails or confirms; a node declared dead that shows up again
- * as the same life gets its fence called off (its runs resume), and one
- * that restarted gets it called off once it reported all its runs.
+ * as the same life, or restarted on its own store, gets its fence called
+ * off (its runs go back to where they were; a restarted one reports them
+ * ended).
  *
  * Properties (all asserts, so one search checks them together):
  *   SAFETY    at every process start: no other process of the task is
@@ -590,14 +591,11 @@ end_s:
 	:: atomic { FAULT && nst[1] == N_ALIVE && HOLDS(1) && REACHABLE(1) ->
 		SPEND; s_declare_dead(1) }
 
-	/* back as the same life: called off; restarted and every run it held
-	 * reported: nothing left to fence, called off too */
-	:: atomic { nst[0] == N_DEAD && REACHABLE(0) && !restarted[0] -> s_fence_cancel(0) }
-	:: atomic { nst[1] == N_DEAD && REACHABLE(1) && !restarted[1] -> s_fence_cancel(1) }
-	:: atomic { nst[0] == N_DEAD && REACHABLE(0) && restarted[0] && !FENCING(0) ->
-		nst[0] = N_ALIVE; restarted[0] = 0 }
-	:: atomic { nst[1] == N_DEAD && REACHABLE(1) && restarted[1] && !FENCING(1) ->
-		nst[1] = N_ALIVE; restarted[1] = 0 }
+	/* back as the same life, or restarted on its own store (HELLO names
+	 * the fenced life as its previous one; the store knows every run that
+	 * life accepted and the restart ended them): called off */
+	:: atomic { nst[0] == N_DEAD && REACHABLE(0) -> s_fence_cancel(0); restarted[0] = 0 }
+	:: atomic { nst[1] == N_DEAD && REACHABLE(1) -> s_fence_cancel(1); restarted[1] = 0 }
 
 	/* the fence hook: confirms, or fails (a fault) and is retried */
 	:: atomic { nst[0] == N_DEAD ->
