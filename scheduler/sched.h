@@ -50,7 +50,9 @@ struct sched_worker {
 	int slots;
 	char labels[WIRE_LABELS_MAX + 1];
 	uint64_t incarnation;
-	int64_t last_heard;      /* monotonic ms, 0: never */
+	int64_t last_heard;      /* monotonic ms of its last HELLO/heartbeat, 0: never */
+	int64_t last_datagram;   /* monotonic ms of anything from it, gossip too */
+	bool dead_but_heard;     /* logged: gossip says dead, we still hear it */
 	int64_t last_hello_ms;   /* wall ms */
 	int64_t drained_ms;      /* schedctl drain: no new runs (0: not drained) */
 	bool grace_fenced;       /* not back after our restart: fenced once */

@@ -12,6 +12,13 @@
  *     node_grace (the scheduler may have been down when it died).
  * The sweep runs every tick, so a run dispatched just before its node's
  * death is swept in as well.
+ *
+ * A DEAD verdict can be gossip from another member, not our own finding:
+ * a member that was cut off declares everybody dead, and when it heals it
+ * spreads those claims before the accused refute them.  So a node we
+ * still hear from (any datagram, heartbeat or gossip, within the last
+ * heartbeat interval or second) is not fenced yet; it refutes within a
+ * moment, and if it is really gone its silence soon makes the verdict ours.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,12 +58,27 @@ static void on_change(void *ctx, const struct swim_member *m, enum swim_state ol
 	 * learn of (joining, old UNKNOWN) is history, not a storm. */
 	if (m->state == SWIM_DEAD && (old == SWIM_ALIVE || old == SWIM_SUSPECT))
 		sched_fence_note_death(s, m->name, 0);
-	if (m->state == SWIM_DEAD && holds_runs(s, m->name))
-		sched_fence_node(s, m->name, "was declared dead by gossip");
-	else if (m->state == SWIM_LEFT && holds_runs(s, m->name))
-		sched_fence_node(s, m->name, "left the cluster");
-	else if (m->state == SWIM_LEFT)
+	/* Fencing itself is the sweep's (next tick), after the evidence check. */
+	if (m->state == SWIM_LEFT && !holds_runs(s, m->name))
 		log_info("worker %s left the cluster (graceful: no fence needed)", m->name);
+}
+
+/* Heard from node within the evidence window (see the file comment). */
+static bool still_heard(struct sched *s, const char *node)
+{
+	struct sched_worker *w = sched_worker_find(s, node);
+	int64_t window = s->opt.heartbeat_ms > 1000 ? s->opt.heartbeat_ms : 1000;
+	if (!w || !w->last_datagram || clock_mono_ms() - w->last_datagram > window) {
+		if (w)
+			w->dead_but_heard = false;
+		return false;
+	}
+	if (!w->dead_but_heard)
+		log_info("gossip says %s is gone, but it was heard %lld ms ago: not fencing it "
+			 "unless it falls silent", node,
+			 (long long)(clock_mono_ms() - w->last_datagram));
+	w->dead_but_heard = true;
+	return true;
 }
 
 void sched_members_sweep(struct sched *s)
@@ -74,7 +96,7 @@ void sched_members_sweep(struct sched *s)
 			dup |= strcmp(todo[k], r->node) == 0;
 		const struct swim_member *m = sched_member(s, r->node);
 		if (dup || (m && m->state != SWIM_DEAD && m->state != SWIM_LEFT) ||
-		    (!m && !grace_over))
+		    (!m && !grace_over) || still_heard(s, r->node))
 			continue;
 		snprintf(todo[n], sizeof(todo[n]), "%s", r->node);
 		why[n++] = !m			    ? "has not been seen since the scheduler started"

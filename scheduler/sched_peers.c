@@ -121,7 +121,7 @@ static void on_hello(struct sched *s, const struct net_msg *nm)
 	w->slots = (int)h->slots;
 	snprintf(w->labels, sizeof(w->labels), "%s", labels);
 	w->incarnation = nm->hdr.incarnation;
-	w->last_heard = clock_mono_ms();
+	w->last_heard = w->last_datagram = clock_mono_ms();
 	w->hello = true;
 	if (news) {
 		w->last_hello_ms = clock_wall_ms();
@@ -387,11 +387,16 @@ void sched_on_message(struct sched *s, const struct net_msg *nm)
 		return;
 	}
 	if (type == WIRE_GOSSIP) {
+		struct sched_worker *gw = worker_by_sender(s, nm->hdr.sender);
+		if (gw)
+			gw->last_datagram = clock_mono_ms();
 		if (s->gossip && gossip_on_message(s->gossip, nm) < 0)
 			log_debug("gossip payload refused");
 		return;
 	}
 	struct sched_worker *w = worker_by_sender(s, nm->hdr.sender);
+	if (w)
+		w->last_datagram = clock_mono_ms();
 	if (!w || type > WIRE_TYPE_MAX || !peer_handlers[type]) {
 		char addr[NET_ADDR_STRLEN];
 		net_addr_format(&nm->from, addr, sizeof(addr));
