@@ -292,13 +292,19 @@ static void on_started(struct sched *s, struct sched_worker *w, const struct net
  * A run that went on after the confirmation means the node was not
  * isolated: the one piece of evidence that a fence did not hold. */
 static void late_end_of_lost(struct sched *s, const struct sched_worker *w,
-			     const struct wire_ended *e)
+			     const struct net_msg *nm)
 {
+	const struct wire_ended *e = &nm->msg.u.ended;
 	struct store_run sr;
+	uint64_t fenced_life = 0;
 	if (store_run_get(s->store, e->run_id, &sr) < 0 || sr.state != RUN_LOST ||
 	    sr.token != e->token || strcmp(sr.node, w->name) != 0)
 		return;
-	if (e->state != RUN_LOST && e->finished_at_ms > sr.finished_ms)
+	/* Only the life that was fenced can tell that the run went on: a
+	 * later life reports the time it found the run ended (its restart). */
+	bool same_life = store_run_fence_incarnation(s->store, e->run_id, &fenced_life) == 0 &&
+			 fenced_life == nm->hdr.incarnation;
+	if (same_life && e->state != RUN_LOST && e->finished_at_ms > sr.finished_ms)
 		log_errorx("run %llu of %s on %s was declared lost (fence confirmed at %lld) but "
 			   "its worker reports it ran until %lld and ended %s: THE FENCE DID NOT "
 			   "ISOLATE %s; check the hook (or the operator's confirmation)",
@@ -315,7 +321,7 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 	const struct wire_ended *e = &nm->msg.u.ended;
 	struct sched_run *r = report_run(s, w, e->run_id, e->token, "ENDED");
 	if (!r && !sched_run_find(s, e->run_id))
-		late_end_of_lost(s, w, e);
+		late_end_of_lost(s, w, nm);
 	if (r) {
 		if (!run_state_terminal((enum run_state)e->state)) {
 			log_warnx("ENDED for run %llu from %s with non-final state %u; dropped",

@@ -85,6 +85,8 @@ static const char *const store_sql[SQ__COUNT] = {
 		"error = COALESCE(?8, error), log_path = COALESCE(?9, log_path) "
 		"WHERE run_id = ?1",
 	[SQ_RUN_GET] = "SELECT " STORE_RUN_COLS " WHERE r.run_id = ?1",
+	[SQ_RUN_FENCE_INC] = "SELECT f.incarnation FROM runs r JOIN fence_requests f "
+			     "ON f.id = r.fence_id WHERE r.run_id = ?1",
 	[SQ_RUNS_UNFINISHED] =
 		"SELECT " STORE_RUN_COLS
 		" WHERE r.state IN ('pending', 'dispatched', 'running', 'fencing') "

@@ -426,6 +426,10 @@ int store_fence_cancel(struct store *st, const char *node, const char *why, int6
 int store_fence_set_paused(struct store *st, const char *node, bool paused, int64_t now_ms,
 			   int *nchanged);
 
+/* The node incarnation recorded by the fence that took run_id (fencing or
+ * lost); -ENOENT if no fence ever took it. */
+int store_run_fence_incarnation(struct store *st, uint64_t run_id, uint64_t *out);
+
 /* node's open request into *out; -ENOENT if none. */
 int store_fence_open_for(struct store *st, const char *node, struct store_fence_row *out);
 

@@ -42,6 +42,7 @@ enum store_sq {
 	SQ_RUN_STARTED,       /* ?1 run_id, ?2 started_ms */
 	SQ_RUN_END,           /* ?1 run_id, ?2 state, ... */
 	SQ_RUN_GET,           /* ?1 run_id -> STORE_RUN_COLS */
+	SQ_RUN_FENCE_INC,     /* ?1 run_id -> incarnation of the fence that took it */
 	SQ_RUNS_UNFINISHED,   /* -> STORE_RUN_COLS */
 	SQ_RUNS_HISTORY,      /* ?1 task_id, ?2 limit -> STORE_RUN_COLS */
 	SQ_TASKS_LIST,        /* ?1 include_removed */

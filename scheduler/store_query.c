@@ -59,6 +59,22 @@ int store_run_get(struct store *st, uint64_t run_id, struct store_run *out)
 	return 0;
 }
 
+int store_run_fence_incarnation(struct store *st, uint64_t run_id, uint64_t *out)
+{
+	sqlite3_stmt *s = store__stmt(st, SQ_RUN_FENCE_INC);
+	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)run_id);
+	if (rc != SQLITE_OK)
+		return store__err(st, rc, "bind run");
+	rc = store__row(st, s, "fence of run");
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -ENOENT;
+	*out = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
 /* Read every row of s (bound, ready) with read() into v. */
 static int collect(struct store *st, sqlite3_stmt *s, struct store__vec *v,
 		   void (*read)(sqlite3_stmt *, void *), const char *what)

@@ -1075,8 +1075,13 @@ Test(fence, confirm_creates_retries_of_lost_runs_in_the_same_transaction)
 			.overlap = OVERLAP_SKIP, .record_skip = true, .now_ms = NOW_MS + 1}},
 	};
 	int nlost = -1;
+	uint64_t inc = 0;
+	cr_assert_eq(store_run_fence_incarnation(st, b1.run_id, &inc), -ENOENT,
+		     "a run no fence took has no fence incarnation");
 	cr_assert_eq(store_fence_confirm(st, "n1", "hook", NOW_MS + 1, rt, 2, &nlost), 0);
 	cr_assert_eq(nlost, 1);
+	cr_assert_eq(store_run_fence_incarnation(st, a1.run_id, &inc), 0);
+	cr_assert_eq(inc, 7, "the lost run names the incarnation its fence took");
 	cr_assert_neq(rt[0].out.run_id, 0, "no retry for the lost run");
 	cr_assert_eq(rt[0].out.state, RUN_PENDING);
 	cr_assert_gt(rt[0].out.token, a1.token, "the retry must carry a higher token");
