@@ -47,7 +47,7 @@ PROGS := $(BIN)/schedd $(BIN)/workerd $(BIN)/schedctl
 LAB_SRC    := $(filter-out tests/lab/nfq%,$(wildcard tests/lab/*.c))
 LAB_BIN    := $(LAB_SRC:tests/lab/%.c=$(BUILD)/lab/%)
 
-.PHONY: all check unit integration lab lab-check lab-e2e sanitize demo deps fuzz model install \
+.PHONY: all check unit integration lab lab-check lab-test lab-e2e sanitize demo deps fuzz model install \
 	clean format
 
 all: $(PROGS)
@@ -104,6 +104,11 @@ lab: $(LAB_BIN)
 lab-check: $(LAB_BIN) $(PROGS)
 	@SCHED_INTERVAL=$(abspath $(BUILD)/lab/sched-interval) BIN=$(abspath $(BIN)) \
 	  timeout --kill-after=10 120 python3 tests/lab/test_check.py
+
+# The lab's own tests (tests/lab/run.sh): hosts in network namespaces,
+# faults with nftables; root, nftables and libfaketime (scripts/test.sh).
+lab-test: $(LAB_BIN) $(PROGS)
+	@LAB_BIN=$(abspath $(BIN)) tests/lab/run.sh
 
 lab-e2e: $(LAB_BIN) $(PROGS)
 	@BIN=$(abspath $(BIN)) LAB=$(abspath $(BUILD)/lab) \

@@ -6,7 +6,8 @@
 #   build:  gcc, make, libsqlite3-dev, libsodium-dev
 #   tests:  libcriterion-dev (unit tests), python3 (JSON checks in the
 #           integration tests), util-linux (flock), procps (pgrep/pkill),
-#           tzdata (time zone tests), spin (the protocol model)
+#           tzdata (time zone tests), spin (the protocol model),
+#           iproute2, nftables, libfaketime (the fault lab, tests/lab)
 #
 #   install-deps.sh          everything (build and tests)
 #   install-deps.sh build    only what building and running needs (demo)
@@ -35,6 +36,10 @@ if [ "$mode" != build ]; then
 	have_cmd flock || need="$need util-linux"
 	have_cmd pgrep || need="$need procps"
 	have_cmd spin || need="$need spin"
+	# the fault lab (tests/lab): namespaces, nftables, a shifted clock
+	have_cmd ip || need="$need iproute2"
+	have_cmd nft || need="$need nftables"
+	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need="$need libfaketime"
 fi
 
 if [ -z "$need" ]; then
