@@ -49,26 +49,34 @@ static int holds_runs(const struct sched *s, const char *node)
 	return n;
 }
 
+/* Heard from node within the evidence window (see the file comment). */
+static bool heard_recently(struct sched *s, const struct sched_worker *w)
+{
+	int64_t window = s->opt.heartbeat_ms > 1000 ? s->opt.heartbeat_ms : 1000;
+	return w && w->last_datagram && clock_mono_ms() - w->last_datagram <= window;
+}
+
 static void on_change(void *ctx, const struct swim_member *m, enum swim_state old)
 {
 	struct sched *s = ctx;
 	if (m->state == old)
 		return;
 	/* A death we watched happen counts for the storm guard; one we only
-	 * learn of (joining, old UNKNOWN) is history, not a storm. */
-	if (m->state == SWIM_DEAD && (old == SWIM_ALIVE || old == SWIM_SUSPECT))
+	 * learn of (joining, old UNKNOWN) is history, not a storm, and one we
+	 * do not believe (we still hear the node) is no death at all. */
+	if (m->state == SWIM_DEAD && (old == SWIM_ALIVE || old == SWIM_SUSPECT) &&
+	    !heard_recently(s, sched_worker_find(s, m->name)))
 		sched_fence_note_death(s, m->name, 0);
 	/* Fencing itself is the sweep's (next tick), after the evidence check. */
 	if (m->state == SWIM_LEFT && !holds_runs(s, m->name))
 		log_info("worker %s left the cluster (graceful: no fence needed)", m->name);
 }
 
-/* Heard from node within the evidence window (see the file comment). */
+/* The same, for the sweep: says once that it waits. */
 static bool still_heard(struct sched *s, const char *node)
 {
 	struct sched_worker *w = sched_worker_find(s, node);
-	int64_t window = s->opt.heartbeat_ms > 1000 ? s->opt.heartbeat_ms : 1000;
-	if (!w || !w->last_datagram || clock_mono_ms() - w->last_datagram > window) {
+	if (!heard_recently(s, w)) {
 		if (w)
 			w->dead_but_heard = false;
 		return false;
