@@ -205,6 +205,23 @@ int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *
 	return rc;
 }
 
+/* Cancel f (the node showed there is nothing to fence): its runs go back
+ * to what they were, in the store and here.  false if the store refused. */
+static bool call_off(struct sched *s, struct sched_fence *f, const char *why)
+{
+	char node[sizeof(f->node)];
+	snprintf(node, sizeof(node), "%s", f->node);
+	int restored = 0;
+	if (store_fence_cancel(s->store, node, why, clock_wall_ms(), &restored) < 0) {
+		log_warnx("node %s: could not call its fence off", node);
+		return false;
+	}
+	log_warnx("node %s: fence called off: %s; %d run(s) back", node, why, restored);
+	runs_reread(s, node);
+	sched_fence_forget(s, f);
+	return true;
+}
+
 /* The node showed it is alive: call the fence off when that is safe. */
 void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64_t incarnation)
 {
@@ -218,16 +235,9 @@ void sched_fence_node_back(struct sched *s, const struct sched_worker *w, uint64
 			fencing++;
 	if (!same && fencing)
 		return; /* restarted: its old runs end through its reports or the fence */
-	const char *why = same ? "the node is back with the same incarnation (false suspicion)"
-			       : "the node restarted and reported every run it held";
-	int restored = 0;
-	if (store_fence_cancel(s->store, w->name, why, clock_wall_ms(), &restored) < 0) {
-		log_warnx("node %s: could not call its fence off", w->name);
+	if (!call_off(s, f, same ? "the node is back with the same incarnation (false suspicion)"
+				 : "the node restarted and reported every run it held"))
 		return;
-	}
-	log_warnx("node %s: fence called off: %s; %d run(s) resume", w->name, why, restored);
-	runs_reread(s, w->name);
-	sched_fence_forget(s, f);
 	/* Dispatches that were never answered go out again (the node may
 	 * never have received them: that is often why it looked dead). */
 	for (size_t i = 0; i < s->nruns; i++)
@@ -252,15 +262,7 @@ void sched_fence_node_restarted(struct sched *s, const struct sched_worker *w, u
 	struct sched_fence *f = sched_fence_find(s, w->name);
 	if (!f || f->pid > 0 || !prev || prev != f->incarnation)
 		return;
-	const char *why = "the node restarted on the fenced life's own database";
-	int restored = 0;
-	if (store_fence_cancel(s->store, w->name, why, clock_wall_ms(), &restored) < 0) {
-		log_warnx("node %s: could not call its fence off", w->name);
-		return;
-	}
-	log_warnx("node %s: fence called off: %s; %d run(s) back", w->name, why, restored);
-	runs_reread(s, w->name);
-	sched_fence_forget(s, f);
+	call_off(s, f, "the node restarted on the fenced life's own database");
 }
 
 void sched_fence_forget(struct sched *s, struct sched_fence *f)
