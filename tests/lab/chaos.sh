@@ -111,6 +111,7 @@ save() {
 lab_up $((WORKERS + 1)) >/dev/null || fail "lab_up"
 lab_at_exit save
 mkdir -p "$LAB_DIR/locks"
+touch "$LAB_DIR/fence.log" # the hook appends to it
 # Test tasks: each sleeps about its period, so that an execution twice at
 # once would be likely if the promise broke; skip and queue, with and
 # without retries.
@@ -223,7 +224,7 @@ act() {
 watch() {
 	local n line node i now
 	now=$(now_ms)
-	n=$(wc -l <"$LAB_DIR/fence.log" 2>/dev/null || echo 0)
+	n=$(wc -l <"$LAB_DIR/fence.log")
 	while [ "$FENCES_SEEN" -lt "$n" ]; do
 		FENCES_SEEN=$((FENCES_SEEN + 1))
 		line=$(sed -n "${FENCES_SEEN}p" "$LAB_DIR/fence.log")
@@ -341,7 +342,6 @@ check_rc=$?
 cp "${ivs[@]}" "$OUT/" 2>/dev/null
 cat "$OUT/check.out"
 cp "$LAB_DIR/events.log" "$OUT/events.log"
-touch "$LAB_DIR/fence.log"
 cp "$LAB_DIR/fence.log" "$OUT/fence.log"
 echo
 echo "==== chaos summary ($OUT/summary.txt)"

@@ -42,7 +42,8 @@ CAT_NAMES = {"net": "network", "proc": "worker process", "sched": "scheduler",
 
 LEFT, RIGHT, TOP = 110, 30, 70
 ROW, LANE, GAP = 26, 16, 10
-WIDTH = 1500
+WIDTH = 1500    # the least width; more for runs longer than about 3 minutes
+PX_PER_S = 7
 
 
 def esc(s):
@@ -82,14 +83,15 @@ def fault_windows(events, end):
 def daemon_spans(events, end):
     """{daemon: [(kind, start, stop)]}: 'down' from a SIGKILL or a
     power-off until the next start, 'stopped' from SIGSTOP until SIGCONT
-    (or until it goes down)."""
+    (or until it goes down).  The lab writes its lines to events.log
+    without the 'lab: ' it prints on stdout; both forms are read."""
     down, stopped, spans = {}, {}, {}
 
     def close(d, table, kind, t):
         if d in table:
             spans.setdefault(d, []).append((kind, table.pop(d), t))
     for mono, text in events:
-        m = re.match(r"^lab: signal (\w+) -> (\S+)", text)
+        m = re.match(r"^(?:lab: )?signal (\w+) -> (\S+)", text)
         if m:
             sig, d = m.groups()
             if sig == "KILL":
@@ -106,9 +108,9 @@ def daemon_spans(events, end):
             close(d, stopped, "stopped", mono)
             down.setdefault(d, mono)
             continue
-        m = (re.match(r"^lab: restart (\S+) on", text) or
-             re.match(r"^lab: worker (w\d+) on", text) or
-             re.match(r"^lab: (schedd) on h0", text))
+        m = (re.match(r"^(?:lab: )?restart (\S+) on", text) or
+             re.match(r"^(?:lab: )?worker (w\d+) on", text) or
+             re.match(r"^(?:lab: )?(schedd) on h0", text))
         if m:
             close(m.group(1), down, "down", mono)
     for d in list(down):
@@ -151,7 +153,9 @@ def draw(report, events, summary, history, out):
     lo, hi = min(monos), max(monos)
     t0 = start_ev if start_ev is not None else lo
     span = max(hi - lo, 1)
-    plot_w = WIDTH - LEFT - RIGHT
+    # at least PX_PER_S: a long run gets a wide picture, not thin bars
+    width = max(WIDTH, int(LEFT + RIGHT + span / 1e9 * PX_PER_S))
+    plot_w = width - LEFT - RIGHT
 
     def x(mono):
         return LEFT + (mono - lo) * plot_w / span
@@ -180,9 +184,9 @@ def draw(report, events, summary, history, out):
     height = y_axis + 90
 
     s = []
-    s.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+    s.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="11">')
-    s.append(f'<rect width="{WIDTH}" height="{height}" fill="white"/>')
+    s.append(f'<rect width="{width}" height="{height}" fill="white"/>')
     sm = summary or {}
     result = "PASS" if sm.get("ok") else "FAIL"
     title = (f"sched chaos: seed {sm.get('seed', '?')} (plan {sm.get('plan_hash', '?')}), "
@@ -216,7 +220,7 @@ def draw(report, events, summary, history, out):
     for k, d in enumerate(daemons):
         y = y_daemons + k * ROW
         s.append(f'<text x="8" y="{y + 15}">{esc(d)}</text>')
-        s.append(f'<line x1="{LEFT}" y1="{y + ROW / 2:.1f}" x2="{WIDTH - RIGHT}" '
+        s.append(f'<line x1="{LEFT}" y1="{y + ROW / 2:.1f}" x2="{width - RIGHT}" '
                  f'y2="{y + ROW / 2:.1f}" stroke="#ccc"/>')
         for kind, a, b in spans.get(d, []):
             fill = "#555" if kind == "down" else "#fdae6b"
@@ -258,10 +262,11 @@ def draw(report, events, summary, history, out):
                  f'<text x="{vx:.1f}" y="{y_tasks - 2}" fill="#c0392b" font-weight="bold" '
                  f'text-anchor="middle">✖</text></g>')
     # heal / quiesce
-    for mono, label in marks(events):
-        s.append(f'<line x1="{x(mono):.1f}" y1="{y_faults - 6}" x2="{x(mono):.1f}" y2="{y_axis}" '
+    for k, (mono, label) in enumerate(marks(events)):
+        s.append(f'<line x1="{x(mono):.1f}" y1="{y_faults - 16}" x2="{x(mono):.1f}" y2="{y_axis}" '
                  f'stroke="#777" stroke-dasharray="4,3"/>')
-        s.append(f'<text x="{x(mono) + 3:.1f}" y="{y_faults - 8}" fill="#555">{esc(label)}</text>')
+        s.append(f'<text x="{x(mono) + 3:.1f}" y="{y_faults - 8 - 10 * (k % 2)}" fill="#555">'
+                 f'{esc(label)}</text>')
     # fencings
     for f in fencings:
         fx = x(f["fenced_mono_ns"])
@@ -275,7 +280,7 @@ def draw(report, events, summary, history, out):
                  f'<text x="{fx:.1f}" y="{y_daemons - 6}" fill="#c0392b" text-anchor="middle" '
                  f'font-size="10">⚡{esc(f["node"])}{" FALSE" if false else ""}</text></g>')
     # axis: seconds from the start of the faults
-    s.append(f'<line x1="{LEFT}" y1="{y_axis}" x2="{WIDTH - RIGHT}" y2="{y_axis}" stroke="#333"/>')
+    s.append(f'<line x1="{LEFT}" y1="{y_axis}" x2="{width - RIGHT}" y2="{y_axis}" stroke="#333"/>')
     first = int((lo - t0) / 1e9 // 10 * 10)
     for sec in range(first, int((hi - t0) / 1e9) + 1, 10):
         tx = x(t0 + sec * 1e9)
