@@ -118,7 +118,7 @@ lab-e2e: $(LAB_BIN) $(PROGS)
 # The seeded chaos driver (tests/lab/CHAOS.md): DURATION seconds (120) of
 # random faults drawn from SEED (a random one, printed, if unset) in the
 # fault lab, then check.py; root, nftables and libfaketime.  Results in
-# var/chaos/.  `make chaos SEED=1 DURATION=120` takes about 4 minutes.
+# var/chaos/.  `make chaos SEED=1 DURATION=120` takes about 2.5 minutes.
 .PHONY: chaos
 chaos: $(LAB_BIN) $(PROGS)
 	@LAB_BIN=$(abspath $(BIN)) CHAOS_INTERVAL=$(abspath $(BUILD)/lab/sched-interval) \
