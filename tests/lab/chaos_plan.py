@@ -337,6 +337,19 @@ def cmd_summary(args):
         except FileNotFoundError:
             pass
     s = (report or {}).get("summary", {})
+    # Runs that ended failed or timed out, by the first words of their
+    # error ("self-fenced", "killed", ...): a self-fencing while the
+    # scheduler was down for everyone kills work it should have kept.
+    failed, self_fenced = {}, []
+    for rows in (hist.get("history") or {}).values():
+        for r in rows:
+            if r.get("state") not in ("failed", "timed_out"):
+                continue
+            err = r.get("error") or ""
+            cause = err.split(":", 1)[0].strip()[:40] or r["state"]
+            failed[cause] = failed.get(cause, 0) + 1
+            if err.startswith("self-fenced"):
+                self_fenced.append(f"{r['task']} run {r['run_id']} on {r.get('node')}: {err}")
     check_ok = args.check_rc == 0 and report is not None and report.get("ok")
     ok = bool(check_ok) and not false and not notes
     doc = {"seed": plan["seed"], "duration": plan["duration"], "plan_hash": plan["hash"],
@@ -348,6 +361,7 @@ def cmd_summary(args):
            s.get("executions_without_end"), "violations": s.get("violations"),
            "overlaps": s.get("overlaps"), "lost_runs": s.get("lost_runs"),
            "lost_runs_retried": s.get("lost_runs_retried"),
+           "failed_by_cause": dict(sorted(failed.items())), "self_fenced": self_fenced,
            "fencings": len(fencings), "fence_events": dict(sorted(ev_count.items())),
            "false_fencings": len(false), "fencing_detail": fencings,
            "check_rc": args.check_rc, "problems": notes, "ok": ok}
@@ -365,6 +379,9 @@ def cmd_summary(args):
           "without END)")
     print(f"overlaps:        {s.get('overlaps', '?')} (violations {s.get('violations', '?')})")
     print(f"lost runs:       {s.get('lost_runs', '?')} ({s.get('lost_runs_retried', '?')} retried)")
+    print(f"failed runs:     {sum(failed.values())}: {kv(doc['failed_by_cause'])}")
+    for line in self_fenced:
+        print(f"    {line}")
     print(f"fencings:        {len(fencings)} hosts powered off ({kv(doc['fence_events'])})")
     for f in fencings:
         rel = (f["decided_mono_ns"] - t0) / 1e9
