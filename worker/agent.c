@@ -293,6 +293,7 @@ static void renew(struct agent_run *r, int64_t sent, int64_t until)
 		log_info("run %llu of %s: the scheduler renews its lease again (fence called off)",
 			 (unsigned long long)r->w.run_id, r->w.task);
 	r->hold_seq = 0;
+	r->cut_since = 0;
 	if (until <= r->lease_until)
 		return;
 	if (r->kept && until > clock_mono_ms()) {
@@ -326,6 +327,13 @@ static void on_lease(struct agent *a, const struct net_msg *nm)
 				log_warnx("run %llu of %s: the scheduler is fencing this node; the "
 					  "lease is not renewed and the run is killed when it ends",
 					  (unsigned long long)r->w.run_id, r->w.task);
+			if (!r->hold_seq && r->lease_until < clock_mono_ms() + 3 * a->heartbeat_ms + 1000) {
+				/* Its lease ran out already (kept through a scheduler
+				 * outage) or nearly: the time of a few heartbeats for the
+				 * scheduler to call a false suspicion off, as it does when
+				 * it hears us; a confirmed fence says LOST at once. */
+				r->lease_until = clock_mono_ms() + 3 * a->heartbeat_ms + 1000;
+			}
 			if (l->hb_seq > r->hold_seq)
 				r->hold_seq = l->hb_seq;
 			r->hold_at = clock_mono_ms();

@@ -68,6 +68,7 @@ struct agent_run {
 				    self-fence at its end); 0: not on hold */
 	int64_t hold_at;         /* monotonic ms the last HOLD arrived */
 	bool kept;               /* lease over, kept running (rule 6); logged once */
+	int64_t cut_since;       /* monotonic ms the view first said "cut off" (0: not) */
 	bool self_fenced;        /* SIGKILLed at lease end */
 	/* The run is over but processes of its group live on: it is reported
 	 * only once the group is gone (a leftover must never overlap the next

@@ -369,6 +369,7 @@ static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_
 		r->hold_seq ? FENCE_CUT_OFF
 			: agent_fence_decide(view->scheduler, view->others, view->others_alive);
 	if (v == FENCE_KEEP) {
+		r->cut_since = 0;
 		if (!r->kept)
 			log_warnx("run %llu of %s: lease expired without renewal; kept running: the "
 				  "scheduler is %s in gossip while %u of %u other members are alive, "
@@ -391,7 +392,17 @@ static void lease_over(struct agent *a, struct agent_run *r, struct agent_fence_
 				 "now for it to renew the lease", (unsigned long long)r->w.run_id,
 				 r->w.task, (long long)(back_until - clock_mono_ms()));
 		r->kept = false;
+		r->cut_since = 0;
 		r->lease_until = back_until;
+		return;
+	}
+	/* Gossip claims arrive stale (a member that was cut off spreads the
+	 * deaths it saw, and they are refuted within milliseconds): a view
+	 * that says "isolated" must hold for a second before it kills. */
+	int64_t now = clock_mono_ms();
+	if (!r->hold_seq && (!r->cut_since || now - r->cut_since < 1000)) {
+		if (!r->cut_since)
+			r->cut_since = now;
 		return;
 	}
 	char why[WSTORE_ERROR_MAX + 1];

@@ -5,7 +5,7 @@
 # line: "lab tests: N passed, N failed" (skips are listed, not counted).
 cd "$(dirname "$0")" || exit 1
 tests=("$@")
-[ ${#tests[@]} -eq 0 ] && tests=(test_lab_smoke.sh test_false_fence.sh)
+[ ${#tests[@]} -eq 0 ] && tests=(test_lab_smoke.sh test_false_fence.sh test_sched_isolated.sh)
 pass=0 fail=0 skip=0
 for t in "${tests[@]}"; do
 	echo "== $t"
