@@ -92,7 +92,7 @@ static bool still_heard(struct sched *s, const char *node)
 void sched_members_sweep(struct sched *s)
 {
 	bool grace_over = clock_mono_ms() - s->started_mono > s->opt.node_grace_ms;
-	char todo[8][WIRE_NAME_MAX + 1];
+	char to_fence[8][WIRE_NAME_MAX + 1];
 	const char *why[8];
 	size_t n = 0;
 	for (size_t i = 0; i < s->nruns && n < 8; i++) {
@@ -101,12 +101,12 @@ void sched_members_sweep(struct sched *s)
 			continue;
 		bool dup = false;
 		for (size_t k = 0; k < n; k++)
-			dup |= strcmp(todo[k], r->node) == 0;
+			dup |= strcmp(to_fence[k], r->node) == 0;
 		const struct swim_member *m = sched_member(s, r->node);
 		if (dup || (m && m->state != SWIM_DEAD && m->state != SWIM_LEFT) ||
 		    (!m && !grace_over) || still_heard(s, r->node))
 			continue;
-		snprintf(todo[n], sizeof(todo[n]), "%s", r->node);
+		snprintf(to_fence[n], sizeof(to_fence[n]), "%s", r->node);
 		why[n++] = !m			    ? "has not been seen since the scheduler started"
 			   : m->state == SWIM_DEAD ? "is dead (gossip)"
 						   : "left the cluster";
@@ -118,7 +118,7 @@ void sched_members_sweep(struct sched *s)
 	}
 	/* Fencing changes s->runs: names were copied first. */
 	for (size_t k = 0; k < n; k++)
-		sched_fence_node(s, todo[k], why[k]);
+		sched_fence_node(s, to_fence[k], why[k]);
 }
 
 int sched_gossip_start(struct sched *s)
