@@ -8,20 +8,7 @@
 # hook never ran, w1's run is still running on w1, its task process alive.
 # Needs root and nftables; exit 77 when it cannot run here.
 set -u
-if [ -z "${LAB_TEST_TIMED:-}" ]; then
-	LAB_TEST_TIMED=1 exec timeout -s TERM --kill-after=15 120 bash "$0" "$@"
-fi
-HERE=$(cd "$(dirname "$0")" && pwd)
-[ "$(id -u)" = 0 ] || { echo "skip: needs root (network namespaces)"; exit 77; }
-command -v nft >/dev/null || { echo "skip: needs nft (apt-get install nftables)"; exit 77; }
-# shellcheck source=netlab.sh
-. "$HERE/netlab.sh"
-[ -x "$LAB_BIN/workerd" ] || { echo "FAIL: build first (make)" >&2; exit 1; }
-fail() {
-	echo "FAIL: $*" >&2
-	[ -n "${LAB_DIR:-}" ] && tail -n 30 "$LAB_DIR/schedd.log" >&2
-	exit 1
-}
+. "$(dirname "$0")/labtest.sh"
 
 lab_up 4 >/dev/null || fail "lab_up"
 mkdir -p "$LAB_DIR/tasks"

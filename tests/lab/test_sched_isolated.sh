@@ -9,22 +9,10 @@
 # the run on w1 is never killed, nothing was fenced for good, it succeeds.
 # Needs root and nftables; exit 77 when it cannot run here.
 set -u
-if [ -z "${LAB_TEST_TIMED:-}" ]; then
-	LAB_TEST_TIMED=1 exec timeout -s TERM --kill-after=15 120 bash "$0" "$@"
-fi
-HERE=$(cd "$(dirname "$0")" && pwd)
-[ "$(id -u)" = 0 ] || { echo "skip: needs root (network namespaces)"; exit 77; }
-command -v nft >/dev/null || { echo "skip: needs nft (apt-get install nftables)"; exit 77; }
-# shellcheck source=netlab.sh
-. "$HERE/netlab.sh"
-[ -x "$LAB_BIN/workerd" ] || { echo "FAIL: build first (make)" >&2; exit 1; }
-fail() {
-	echo "FAIL: $*" >&2
-	[ -n "${LAB_DIR:-}" ] && tail -n 20 "$LAB_DIR/schedd.log" "$LAB_DIR/w1.log" >&2
-	exit 1
-}
+. "$(dirname "$0")/labtest.sh"
+fail_w1() { fail "$1" schedd.log w1.log; }
 
-LAB_LEASE=3s lab_up 4 >/dev/null || fail "lab_up"
+LAB_LEASE=3s lab_up 4 >/dev/null || fail_w1 "lab_up"
 mkdir -p "$LAB_DIR/tasks"
 cat >"$LAB_DIR/tasks/t.conf" <<CONF
 [task long]
@@ -32,16 +20,16 @@ command = sleep 18
 schedule = @yearly
 labels = host=w1
 CONF
-LAB_LEASE=3s lab_config >/dev/null || fail "lab_config"
-lab_start_schedd >/dev/null || fail "schedd"
-lab_start_worker 1 --labels host=w1 >/dev/null || fail "w1"
-lab_start_worker 2 >/dev/null || fail "w2"
-lab_start_worker 3 >/dev/null || fail "w3"
-for w in w1 w2 w3; do lab_wait 20 "$w alive" lab_member_is "$w" alive >/dev/null || fail "$w not alive"; done
-rid=$(lab_ctl --json run long | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])') || fail "run long"
+LAB_LEASE=3s lab_config >/dev/null || fail_w1 "lab_config"
+lab_start_schedd >/dev/null || fail_w1 "schedd"
+lab_start_worker 1 --labels host=w1 >/dev/null || fail_w1 "w1"
+lab_start_worker 2 >/dev/null || fail_w1 "w2"
+lab_start_worker 3 >/dev/null || fail_w1 "w3"
+for w in w1 w2 w3; do lab_wait 20 "$w alive" lab_member_is "$w" alive >/dev/null || fail_w1 "$w not alive"; done
+rid=$(lab_ctl --json run long | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])') || fail_w1 "run long"
 state() { lab_ctl --json logs "$rid" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 is_state() { [ "$(state)" = "$1" ]; }
-lab_wait 10 "long running" is_state running >/dev/null || fail "run $rid is $(state)"
+lab_wait 10 "long running" is_state running >/dev/null || fail_w1 "run $rid is $(state)"
 echo "ok: run $rid running on w1 (lease 3s)"
 
 lab_isolate 0 >/dev/null
@@ -49,5 +37,5 @@ sleep 7
 lab_heal >/dev/null
 ended() { case "$(state)" in succeeded | failed | timed_out | cancelled | lost) return 0 ;; esac; return 1; }
 lab_wait 30 "run $rid ended" ended >/dev/null 2>&1
-[ "$(state)" = succeeded ] || fail "run $rid ended $(state): $(lab_ctl --json logs "$rid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["error"])')"
+[ "$(state)" = succeeded ] || fail_w1 "run $rid ended $(state): $(lab_ctl --json logs "$rid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["error"])')"
 echo "ok: scheduler isolated 7 s (> lease) and healed: run $rid kept running and succeeded"
