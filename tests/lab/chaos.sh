@@ -174,13 +174,14 @@ act() {
 	shift 3
 	say "$op $id $kind $*"
 	case $kind in
-	partition) if [ "$op" = + ]; then lab_partition "$a" "$b"; else lab_clear "part_${a}_$b"; fi ;;
+	partition | partition_long) if [ "$op" = + ]; then lab_partition "$a" "$b"; else lab_clear "part_${a}_$b"; fi ;;
 	oneway) if [ "$op" = + ]; then lab_partition_oneway "$a" "$b"; else lab_clear "oneway_${a}_$b"; fi ;;
 	isolate_*) if [ "$op" = + ]; then lab_isolate "$a"; else lab_clear "isolate_$a"; fi ;;
 	loss) if [ "$op" = + ]; then lab_loss "$a" "$b"; else lab_loss "$a" 0; fi ;;
 	dup) if [ "$op" = + ]; then lab_dup "$a" "$b"; else lab_dup "$a" 0; fi ;;
 	delay) if [ "$op" = + ]; then lab_delay "$a" "$b" "$c"; else lab_delay "$a" 0; fi ;;
 	pause_*)
+		# pause_long, pause_short: a worker; pause_sched: schedd.
 		# A worker powered off meanwhile has nothing to stop or continue.
 		if lab_running "$a"; then
 			if [ "$op" = + ]; then lab_kill "$a" STOP; else lab_kill "$a" CONT; fi

@@ -53,6 +53,8 @@ KINDS = {
     "kill_worker":    2,  # SIGKILL of a worker, restart after the window
     "kill_schedd":    1,  # SIGKILL of schedd, restart after the window
     "clock":          1,  # a worker restarted with a wrong wall clock, then a right one
+    "pause_sched":    1,  # SIGSTOP of schedd for longer than a lease, then SIGCONT
+    "partition_long": 1,  # two-way partition longer than node_grace (15-40 s)
 }
 MAX_CONCURRENT = 2      # faults in force at once ("may overlap a little")
 GAP = (2.0, 7.0)        # seconds between the starts of two faults
@@ -91,13 +93,13 @@ def draw_fault(rng, kinds, weights, hosts, lease):
     daemon)."""
     kind = rng.choices(kinds, weights)[0]
     w = rng.choice(hosts[1:])
-    if kind in ("partition", "oneway"):
+    if kind in ("partition", "oneway", "partition_long"):
         a, b = rng.sample(hosts, 2)
-        if kind == "partition":
+        if kind != "oneway":
             a, b = min(a, b), max(a, b)
         args = {"a": a, "b": b}
-        dur = rng.uniform(3, 12)
-        claims = [f"{'part' if kind == 'partition' else 'oneway'}_h{a}_h{b}"]
+        dur = rng.uniform(15, 40) if kind == "partition_long" else rng.uniform(3, 12)
+        claims = [f"{'oneway' if kind == 'oneway' else 'part'}_h{a}_h{b}"]
     elif kind == "isolate_sched":
         args, dur, claims = {"h": 0}, rng.uniform(3, 10), ["isolate_h0"]
     elif kind == "isolate_worker":
@@ -122,6 +124,8 @@ def draw_fault(rng, kinds, weights, hosts, lease):
         args, dur, claims = {"w": w}, rng.uniform(1, 8), [f"w{w}"]
     elif kind == "kill_schedd":
         args, dur, claims = {}, rng.uniform(1, 6), ["schedd"]
+    elif kind == "pause_sched":
+        args, dur, claims = {}, rng.uniform(lease + 1, 2 * lease + 5), ["schedd"]
     else:  # clock: within max_clock_skew (60 s), either way
         off = rng.randint(5, 45) * rng.choice([-1, 1])
         args, dur, claims = {"w": w, "offset": f"{off:+d}s"}, rng.uniform(10, 25), [f"w{w}"]
@@ -132,7 +136,7 @@ def describe(f):
     """The fault's arguments as the driver takes them (and people read)."""
     a = f["args"]
     k = f["kind"]
-    if k in ("partition", "oneway"):
+    if k in ("partition", "oneway", "partition_long"):
         return f"h{a['a']} h{a['b']}"
     if k in ("isolate_sched", "isolate_worker"):
         return f"h{a['h']}"
@@ -142,7 +146,7 @@ def describe(f):
         return f"h{a['h']} {a['ms']} {a['jitter']}"
     if k == "clock":
         return f"w{a['w']} {a['offset']}"
-    if k == "kill_schedd":
+    if k in ("kill_schedd", "pause_sched"):
         return "schedd"
     return f"w{a['w']}"
 
@@ -193,10 +197,10 @@ def touches(kind, args, workers):
     """The workers a fault touches: its endpoints, its host, the worker
     it signals.  A fault that cuts or slows h0's network (isolation, loss,
     delay) touches every worker, since each one's path to the scheduler
-    crosses it; duplication at h0 (refused as replays) and a SIGKILL of
-    schedd touch none."""
+    crosses it; duplication at h0 (refused as replays), a SIGKILL or a
+    SIGSTOP of schedd touch none."""
     everyone = set(range(1, workers + 1))
-    if kind in ("partition", "oneway"):
+    if kind in ("partition", "oneway", "partition_long"):
         return {h for h in (args["a"], args["b"]) if h != 0}
     if kind in ("isolate_sched", "isolate_worker", "loss", "dup", "delay"):
         if args["h"] != 0:
