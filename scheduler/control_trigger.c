@@ -39,8 +39,8 @@ static void json_extra(struct strbuf *b, const struct sched_task *t,
 			      (unsigned long long)r->active_run_id);
 	else
 		strbuf_puts(b, ", \"waits_for_run_id\": null");
-	bool window = r->outcome == STORE_TRIGGER_OPENED ||
-		      r->outcome == STORE_TRIGGER_JOINED_WINDOW;
+	bool window =
+		r->outcome == STORE_TRIGGER_OPENED || r->outcome == STORE_TRIGGER_JOINED_WINDOW;
 	strbuf_puts(b, ", \"window_closes_at\": ");
 	ctl_json_time(b, window ? r->closes_ms : 0);
 	if (window)
@@ -63,8 +63,8 @@ int ctl_cmd_trigger(struct sched *s, const struct ctl_args *a, struct strbuf *ou
 	struct store_trigger_result r;
 	int rc = t ? sched_trigger(s, t, &r) : -ENOENT;
 	if (rc == -ENOENT)
-		return ctl_result(out, a->json, 1, "", "unknown task '%s' (not in the schedule files)",
-				  name);
+		return ctl_result(out, a->json, 1, "",
+				  "unknown task '%s' (not in the schedule files)", name);
 	if (rc < 0)
 		return ctl_result(out, a->json, 1, "", "task %s: could not record the trigger: %s",
 				  t->def.name, strerror(-rc));
@@ -82,9 +82,9 @@ int ctl_cmd_trigger(struct sched *s, const struct ctl_args *a, struct strbuf *ou
 				 t->def.name, (unsigned long long)r.run_id,
 				 (unsigned long long)r.active_run_id);
 		else
-			snprintf(msg, sizeof(msg), "task %s triggered: run %llu created (token %llu)",
-				 t->def.name, (unsigned long long)r.run_id,
-				 (unsigned long long)r.token);
+			snprintf(msg, sizeof(msg),
+				 "task %s triggered: run %llu created (token %llu)", t->def.name,
+				 (unsigned long long)r.run_id, (unsigned long long)r.token);
 		break;
 	case STORE_TRIGGER_JOINED_RUN:
 		snprintf(msg, sizeof(msg),
@@ -109,8 +109,8 @@ int ctl_cmd_trigger(struct sched *s, const struct ctl_args *a, struct strbuf *ou
 	strbuf_init(&extra);
 	if (a->json)
 		json_extra(&extra, t, &r);
-	int code = ctl_result(out, a->json, 0,
-			      extra.s && !strbuf_failed(&extra) ? extra.s : "", "%s%s", msg,
+	int code = ctl_result(out, a->json, 0, extra.s && !strbuf_failed(&extra) ? extra.s : "",
+			      "%s%s", msg,
 			      t->paused ? "; the task is paused: its run waits until "
 					  "`schedctl resume`"
 					: "");

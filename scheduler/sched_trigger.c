@@ -51,8 +51,8 @@ static void track(struct sched *s, const char *task, const struct store_trigger_
 struct due_ctx {
 	struct sched *s;
 	int64_t now_ms;
-	int64_t next_ms;         /* earliest end still ahead, 0: none */
-	int failed;              /* a close failed: retry later */
+	int64_t next_ms; /* earliest end still ahead, 0: none */
+	int failed;	 /* a close failed: retry later */
 };
 
 /* Close one window if its end has passed, else note when it ends. */
@@ -67,7 +67,7 @@ static int close_one(void *arg, const struct store_trigger_window *w)
 	struct store_trigger_result r;
 	int rc = store_trigger_close(c->s->store, w->task, c->now_ms, &r);
 	if (rc == -ENOENT || rc == -EAGAIN)
-		return 0;  /* nothing to close after all */
+		return 0; /* nothing to close after all */
 	if (rc < 0) {
 		log_warnx("task %s: cannot close its trigger window: %s (retrying)", w->task,
 			  strerror(-rc));
@@ -125,7 +125,7 @@ static int64_t on_timer(struct loop *l, void *arg)
 	int64_t next = close_due(s);
 	s->trigger_at_ms = next;
 	if (!next) {
-		s->trigger_timer = NULL;  /* freed by the loop after STOP */
+		s->trigger_timer = NULL; /* freed by the loop after STOP */
 		return LOOP_TIMER_STOP;
 	}
 	return delay_to(next);
@@ -167,8 +167,7 @@ int sched_trigger(struct sched *s, struct sched_task *t, struct store_trigger_re
 		 * closes at the next start (or when another window's timer
 		 * runs), so the trigger stays answered. */
 		if (arm(s, out->closes_ms) < 0)
-			log_warnx("task %s: out of memory setting the trigger timer",
-				  t->def.name);
+			log_warnx("task %s: out of memory setting the trigger timer", t->def.name);
 		break;
 	default:
 		break;

@@ -27,21 +27,21 @@
 #include "store_int.h"
 
 enum tq_id {
-	TQ_WINDOW_GET,     /* ?1 task_id -> opened_ms, closes_ms, last_ms, count */
-	TQ_WINDOW_JOIN,    /* ?1 task_id, ?2 now_ms */
-	TQ_WINDOW_OPEN,    /* ?1 task_id, ?2 now_ms, ?3 closes_ms */
-	TQ_WINDOW_DELETE,  /* ?1 task_id */
-	TQ_PENDING_OF,     /* ?1 task_id -> run_id, triggers */
-	TQ_ACTIVE_OF,      /* ?1 task_id -> run_id */
-	TQ_RUN_ADD,        /* ?1 run_id, ?2 count: triggers += count */
-	TQ_RUN_TAKE,       /* ?1 run_id -> triggers */
-	TQ_WINDOWS,        /* -> task, opened_ms, closes_ms, last_ms, count */
+	TQ_WINDOW_GET,	  /* ?1 task_id -> opened_ms, closes_ms, last_ms, count */
+	TQ_WINDOW_JOIN,	  /* ?1 task_id, ?2 now_ms */
+	TQ_WINDOW_OPEN,	  /* ?1 task_id, ?2 now_ms, ?3 closes_ms */
+	TQ_WINDOW_DELETE, /* ?1 task_id */
+	TQ_PENDING_OF,	  /* ?1 task_id -> run_id, triggers */
+	TQ_ACTIVE_OF,	  /* ?1 task_id -> run_id */
+	TQ_RUN_ADD,	  /* ?1 run_id, ?2 count: triggers += count */
+	TQ_RUN_TAKE,	  /* ?1 run_id -> triggers */
+	TQ_WINDOWS,	  /* -> task, opened_ms, closes_ms, last_ms, count */
 	TQ__COUNT
 };
 
 static const char *const trigger_sql[TQ__COUNT] = {
-	[TQ_WINDOW_GET] =
-		"SELECT opened_ms, closes_ms, last_ms, count FROM trigger_windows WHERE task_id = ?1",
+	[TQ_WINDOW_GET] = "SELECT opened_ms, closes_ms, last_ms, count FROM trigger_windows WHERE "
+			  "task_id = ?1",
 	[TQ_WINDOW_JOIN] =
 		"UPDATE trigger_windows SET count = count + 1, last_ms = MAX(last_ms, ?2) "
 		"WHERE task_id = ?1",
@@ -96,10 +96,8 @@ static void tq_end(struct tq *q)
 }
 
 static const char *const outcome_names[] = {
-	[STORE_TRIGGER_CREATED] = "created",
-	[STORE_TRIGGER_JOINED_RUN] = "joined_run",
-	[STORE_TRIGGER_OPENED] = "opened_window",
-	[STORE_TRIGGER_JOINED_WINDOW] = "joined_window",
+	[STORE_TRIGGER_CREATED] = "created",	  [STORE_TRIGGER_JOINED_RUN] = "joined_run",
+	[STORE_TRIGGER_OPENED] = "opened_window", [STORE_TRIGGER_JOINED_WINDOW] = "joined_window",
 	[STORE_TRIGGER_DROPPED] = "dropped",
 };
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -149,8 +147,7 @@ static int window_get(struct tq *q, int64_t task_id, struct store_trigger_window
 
 /* The run id (and its triggers) found by TQ_PENDING_OF / TQ_ACTIVE_OF; 0
  * if none. */
-static int run_of(struct tq *q, enum tq_id id, int64_t task_id, uint64_t *run_id,
-		  int *triggers)
+static int run_of(struct tq *q, enum tq_id id, int64_t task_id, uint64_t *run_id, int *triggers)
 {
 	int ret = 0;
 	*run_id = 0;
@@ -206,7 +203,7 @@ static int answer_with_run(struct tq *q, const char *task, int64_t task_id, int 
 	struct store_run_created cr;
 	ret = store__run_create_tx(q->st, &rn, &cr);
 	if (ret)
-		return ret;  /* -EBUSY cannot happen: no pending run (checked above) */
+		return ret; /* -EBUSY cannot happen: no pending run (checked above) */
 	ret = exec3(q, TQ_RUN_ADD, (int64_t)cr.run_id, count, 0, 2, "count triggers");
 	if (ret)
 		return ret;
@@ -283,14 +280,14 @@ int store_trigger(struct store *st, const char *task, int64_t debounce_ms, int64
 			       store_trigger_outcome_name(out->outcome));
 	if (ret)
 		goto fail;
-	ret = store__commit(st);  /* rolls back itself when it fails */
+	ret = store__commit(st); /* rolls back itself when it fails */
 	if (ret)
 		goto fail_committed;
 	tq_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
-fail_committed:  /* not a rollback: store__commit did it */
+fail_committed: /* not a rollback: store__commit did it */
 	tq_end(&q);
 	memset(out, 0, sizeof(*out));
 	return ret;
@@ -338,20 +335,20 @@ int store_trigger_close(struct store *st, const char *task, int64_t now_ms,
 		ret = answer_with_run(&q, task, t.id, w.count, now_ms, out);
 		if (ret)
 			goto fail;
-		snprintf(msg, sizeof(msg), "window closed: %d trigger(s), %s",
-			 w.count, store_trigger_outcome_name(out->outcome));
+		snprintf(msg, sizeof(msg), "window closed: %d trigger(s), %s", w.count,
+			 store_trigger_outcome_name(out->outcome));
 		ret = store__event_add(st, now_ms, "trigger_window", task, out->run_id, NULL, msg);
 	}
 	if (ret)
 		goto fail;
-	ret = store__commit(st);  /* rolls back itself when it fails */
+	ret = store__commit(st); /* rolls back itself when it fails */
 	if (ret)
 		goto fail_committed;
 	tq_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
-fail_committed:  /* not a rollback: store__commit did it */
+fail_committed: /* not a rollback: store__commit did it */
 	tq_end(&q);
 	memset(out, 0, sizeof(*out));
 	return ret;

@@ -26,7 +26,7 @@
 #include "db.h"
 #include "store.h"
 
-#define NOW_S 1700000000LL
+#define NOW_S  1700000000LL
 #define NOW_MS (NOW_S * 1000)
 
 static char dir[64];
@@ -171,8 +171,9 @@ static int count_runs(const char *task)
 	sqlite3 *db;
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_stmt *s;
-	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM runs r JOIN tasks t ON "
-					    "t.id = r.task_id WHERE t.name = ?1",
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT count(*) FROM runs r JOIN tasks t ON "
+					"t.id = r.task_id WHERE t.name = ?1",
 					-1, &s, NULL),
 		     SQLITE_OK);
 	sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
@@ -245,8 +246,12 @@ Test(trigger, joins_a_pending_run_of_another_reason)
 {
 	put_task("a", OVERLAP_QUEUE, 5000);
 	struct store_run_new rn = {
-		.task = "a", .reason = REASON_SCHEDULE, .scheduled_for = NOW_S, .attempt = 1,
-		.overlap = OVERLAP_QUEUE, .now_ms = NOW_MS,
+		.task = "a",
+		.reason = REASON_SCHEDULE,
+		.scheduled_for = NOW_S,
+		.attempt = 1,
+		.overlap = OVERLAP_QUEUE,
+		.now_ms = NOW_MS,
 	};
 	struct store_run_created c;
 	cr_assert_eq(store_run_create(st, &rn, &c), 0);
@@ -352,8 +357,12 @@ Test(trigger, window_closing_joins_a_run_pending_meanwhile)
 	trig("a", 2000, NOW_MS);
 	trig("a", 2000, NOW_MS + 1);
 	struct store_run_new rn = {
-		.task = "a", .reason = REASON_MANUAL, .scheduled_for = NOW_S, .attempt = 1,
-		.overlap = OVERLAP_QUEUE, .now_ms = NOW_MS + 2,
+		.task = "a",
+		.reason = REASON_MANUAL,
+		.scheduled_for = NOW_S,
+		.attempt = 1,
+		.overlap = OVERLAP_QUEUE,
+		.now_ms = NOW_MS + 2,
 	};
 	struct store_run_created c;
 	cr_assert_eq(store_run_create(st, &rn, &c), 0);
@@ -465,10 +474,11 @@ Test(trigger, outcome_names)
 static char *runs_schema(sqlite3 *db)
 {
 	sqlite3_stmt *s;
-	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT type || ' ' || name || ' ' || sql "
-					    "FROM sqlite_master WHERE tbl_name = 'runs' "
-					    "AND type IN ('index', 'trigger') AND sql IS NOT NULL "
-					    "ORDER BY type, name",
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT type || ' ' || name || ' ' || sql "
+					"FROM sqlite_master WHERE tbl_name = 'runs' "
+					"AND type IN ('index', 'trigger') AND sql IS NOT NULL "
+					"ORDER BY type, name",
 					-1, &s, NULL),
 		     SQLITE_OK);
 	size_t cap = 65536, len = 0;
@@ -521,7 +531,8 @@ Test(trigger, version_3_database_migrates_keeping_runs_indexes_and_triggers)
 	cr_assert_eq(store_open(v3, &st, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(sqlite3_open(v3, &db), SQLITE_OK);
 	char *after = runs_schema(db);
-	cr_assert_str_eq(after, before, "the rebuilt runs table lost or changed an index or trigger");
+	cr_assert_str_eq(after, before,
+			 "the rebuilt runs table lost or changed an index or trigger");
 	cr_assert_geq(strlen(before), 500, "too few indexes/triggers read: %s", before);
 	sqlite3_close(db);
 	free(before);
@@ -538,16 +549,19 @@ Test(trigger, version_3_database_migrates_keeping_runs_indexes_and_triggers)
 
 	/* The unique indexes still hold, and run ids are never reused. */
 	struct store_run_new rn = {
-		.task = "a", .reason = REASON_MANUAL, .scheduled_for = NOW_S, .attempt = 1,
-		.overlap = OVERLAP_QUEUE, .now_ms = NOW_MS,
+		.task = "a",
+		.reason = REASON_MANUAL,
+		.scheduled_for = NOW_S,
+		.attempt = 1,
+		.overlap = OVERLAP_QUEUE,
+		.now_ms = NOW_MS,
 	};
 	struct store_run_created c;
 	cr_assert_eq(store_run_create(st, &rn, &c), -EBUSY);
 	cr_assert_eq(store_run_assign(st, 2, "n1", NOW_MS), 0);
 	struct store_trigger_result r = trig("a", 0, NOW_MS);
 	cr_assert_eq(r.outcome, STORE_TRIGGER_CREATED);
-	cr_assert_eq(r.run_id, 4, "run id %llu reused a deleted one",
-		     (unsigned long long)r.run_id);
+	cr_assert_eq(r.run_id, 4, "run id %llu reused a deleted one", (unsigned long long)r.run_id);
 	cr_assert_eq(r.token, 4);
 	cr_assert_eq(store_run_assign(st, r.run_id, "n2", NOW_MS), -EBUSY);
 }
