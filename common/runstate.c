@@ -19,6 +19,7 @@ static const char *const reason_names[] = {
 	[REASON_MANUAL] = "manual",
 	[REASON_RETRY] = "retry",
 	[REASON_CATCH_UP] = "catch_up",
+	[REASON_TRIGGER] = "trigger",
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

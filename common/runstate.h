@@ -30,6 +30,7 @@ enum run_reason {
 	REASON_MANUAL = 2,
 	REASON_RETRY = 3,
 	REASON_CATCH_UP = 4,
+	REASON_TRIGGER = 5,      /* schedctl trigger (or a debounce window closing) */
 };
 
 /* Stable lower-case names ("pending", "timed_out", ...); "?" if unknown. */

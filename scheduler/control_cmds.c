@@ -160,7 +160,7 @@ void ctl_run_json(struct strbuf *o, const struct store_run *r)
 		strbuf_puts(o, ", \"signal\": null");
 	strbuf_puts(o, ", \"error\": ");
 	strbuf_json_str(o, r->error[0] ? r->error : NULL);
-	strbuf_puts(o, "}");
+	strbuf_printf(o, ", \"triggers\": %d}", r->triggers);
 }
 
 static int history_row(void *arg, const struct store_run *r)
@@ -171,7 +171,7 @@ static int history_row(void *arg, const struct store_run *r)
 		ctl_run_json(c->out, r);
 		return 0;
 	}
-	char id[24], tok[24], sf[40], st[40], fin[40], ex[24];
+	char id[24], tok[24], sf[40], st[40], fin[40], ex[24], trig[16];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->run_id);
 	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)r->token);
 	cron_format_time(r->scheduled_for, "UTC", sf, sizeof(sf));
@@ -183,9 +183,10 @@ static int history_row(void *arg, const struct store_run *r)
 		snprintf(ex, sizeof(ex), "%d", r->exit_code);
 	else
 		snprintf(ex, sizeof(ex), "-");
+	snprintf(trig, sizeof(trig), "%d", r->triggers);
 	const char *cells[] = {id,	    run_state_name(r->state), run_reason_name(r->reason),
 			       tok,	    r->node[0] ? r->node : "-", sf, st, fin, ex,
-			       r->error};
+			       r->triggers ? trig : "-", r->error};
 	table_row(&c->tab, cells);
 	return 0;
 }
@@ -212,12 +213,13 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 		return 1;
 	}
 	struct list_ctx c = {.s = s, .out = out, .json = a->json};
-	static const char *const hdr[] = {"RUN",      "STATE",	  "REASON",   "TOKEN", "NODE",
-					  "SCHEDULED", "STARTED", "FINISHED", "EXIT",  "ERROR"};
+	static const char *const hdr[] = {"RUN",	 "STATE",    "REASON", "TOKEN",
+					  "NODE",	 "SCHEDULED", "STARTED", "FINISHED",
+					  "EXIT",	 "TRIGGERS", "ERROR"};
 	if (a->json)
 		strbuf_puts(out, "[");
 	else
-		table_init(&c.tab, 10, hdr);
+		table_init(&c.tab, 11, hdr);
 	int rc = store_runs_history(s->store, task, (int)limit, history_row, &c);
 	if (a->json) {
 		strbuf_puts(out, c.n ? "\n]\n" : "]\n");
@@ -415,6 +417,7 @@ const struct ctl_command ctl_commands[] = {
 	{"tasks", cmd_tasks, "tasks [--all]"},
 	{"history", cmd_history, "history TASK [--limit N]"},
 	{"run", cmd_run, "run TASK"},
+	{"trigger", ctl_cmd_trigger, "trigger TASK"},
 	{"cancel", cmd_cancel, "cancel RUN_ID"},
 	{"pause", cmd_pause, "pause TASK"},
 	{"resume", cmd_resume, "resume TASK"},

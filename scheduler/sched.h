@@ -8,6 +8,7 @@
  *   sched_members.c  gossip membership: who is alive, who must be fenced
  *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
  *                  sched_storm.c  the storm guard
+ *   sched_trigger.c  schedctl trigger: debounce windows and their timer
  *   control.c      requests from schedctl
  *
  * The database is the truth (DESIGN rule 1): what is here is a cache of
@@ -156,6 +157,9 @@ struct sched {
 	struct sched_death deaths[SCHED_DEATHS_RING]; /* recent deaths */
 	size_t ndeaths;
 
+	struct loop_timer *trigger_timer; /* closes debounce windows (sched_trigger.c) */
+	int64_t trigger_at_ms;      /* wall ms it is set for, 0: not set */
+
 	struct ctl_cache *ctl;
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
@@ -216,6 +220,10 @@ void sched_storm_tick(struct sched *s);
 void sched_fence_tick(struct sched *s);
 void sched_fence_reap(struct sched *s);
 void sched_fences_free(struct sched *s);
+
+/* sched_trigger.c */
+int sched_trigger(struct sched *s, struct sched_task *t, struct store_trigger_result *out);
+int sched_triggers_start(struct sched *s);
 
 /* control.c */
 int ctl_cache_new(struct ctl_cache **out);

@@ -139,7 +139,10 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	d->scheduled_for = r->scheduled_for;
 	d->timeout_ms = (uint32_t)t->def.timeout_ms;
 	d->lease_ms = (uint32_t)s->opt.lease_ms;
-	d->reason = (uint8_t)r->reason;
+	/* Workers store the reason under a CHECK that predates 'trigger'
+	 * (worker schema 2): a trigger run travels as manual, which is what
+	 * it is to the worker (docs/protocol.md, DISPATCH). */
+	d->reason = (uint8_t)(r->reason == REASON_TRIGGER ? REASON_MANUAL : r->reason);
 	snprintf(d->task, sizeof(d->task), "%s", r->task);
 	snprintf(d->command, sizeof(d->command), "%s", t->def.command);
 	snprintf(d->node, sizeof(d->node), "%s", w->name);

@@ -45,6 +45,7 @@ static const char *const commands_help =
 	"  tasks [--all]                   tasks, their state, next and last run\n"
 	"  history TASK [--limit N]        runs of a task, newest first\n"
 	"  run TASK                        start a run now (reason manual)\n"
+	"  trigger TASK                    ask for a run (reason trigger; debounce, follow-up)\n"
 	"  cancel RUN_ID                   stop a run\n"
 	"  pause TASK | resume TASK        stop / restart scheduling a task\n"
 	"  reload                          re-read the schedule files (all or nothing)\n"

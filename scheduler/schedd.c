@@ -346,6 +346,8 @@ int main(int argc, char **argv)
 	    loop_add_fd(s.loop, net_fd(s.net), EPOLLIN, on_datagrams, &s) < 0 ||
 	    loop_add_timer(s.loop, 0, on_tick, &s, NULL) < 0)
 		fatal("event loop");
+	if (sched_triggers_start(&s) < 0) /* open debounce windows: their timer */
+		fatalx("cannot read trigger windows from %s", s.opt.db_path);
 	/* Dispatches recorded before a restart go out again when their worker
 	 * says HELLO to this incarnation (sched_peers.c), not to an address
 	 * remembered from before, which another process may hold by now. */

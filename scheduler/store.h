@@ -111,6 +111,7 @@ struct store_run {
 	char output_tail[STORE_TAIL_MAX + 1];
 	char error[STORE_ERROR_MAX + 1];
 	char log_path[256];
+	int triggers;            /* `schedctl trigger` requests it answers (0: none) */
 };
 
 /* How a new run meets an existing one (DESIGN: overlap policy). */
@@ -219,6 +220,71 @@ typedef int (*store_run_cb)(void *arg, const struct store_run *run);
 int store_runs_unfinished(struct store *st, store_run_cb cb, void *arg);
 /* History of a task, newest first, at most limit rows (limit <= 0: 20). */
 int store_runs_history(struct store *st, const char *task, int limit, store_run_cb cb, void *arg);
+
+/* ---- triggers and debounce (store_trigger.c, schema 4) ---------------
+ *
+ * A trigger asks for a run of a task now.  Every answer below is committed
+ * (one BEGIN IMMEDIATE transaction) before the function returns, so a
+ * trigger acknowledged to its caller survives a crash.  In order:
+ *   1. the task has an open debounce window: the trigger joins it
+ *      (count + 1);
+ *   2. the task has a pending run (of any reason): the trigger joins it
+ *      (runs.triggers + 1): a run that has not started answers every
+ *      trigger before it, and only one run may wait (runs_one_pending);
+ *   3. debounce_ms > 0: a window opens, closing at now + debounce_ms;
+ *   4. otherwise a run with reason trigger and triggers = 1 is created
+ *      through store_run_create's rules with overlap = queue: it is
+ *      dispatched at once, or waits behind the task's active run (the
+ *      follow-up run), whatever the task's own overlap setting.
+ * Closing a window does 2 or 4 with the window's count, in the
+ * transaction that deletes it.
+ */
+enum store_trigger_outcome {
+	STORE_TRIGGER_CREATED = 1,   /* a new run (run_id; pending) */
+	STORE_TRIGGER_JOINED_RUN,    /* added to the task's pending run */
+	STORE_TRIGGER_OPENED,        /* opened a debounce window */
+	STORE_TRIGGER_JOINED_WINDOW, /* joined the open window */
+	STORE_TRIGGER_DROPPED,       /* (close only) the task was removed: window dropped */
+};
+
+/* "created", "joined_run", "opened_window", "joined_window", "dropped". */
+const char *store_trigger_outcome_name(enum store_trigger_outcome o);
+
+struct store_trigger_result {
+	enum store_trigger_outcome outcome;
+	uint64_t run_id;          /* the run created or joined; 0 for a window */
+	uint64_t token;           /* CREATED: the new run's token */
+	uint64_t active_run_id;   /* run outcomes: the active run it waits behind (0: none) */
+	int count;                /* triggers now on the run or in the window */
+	int64_t opened_ms, closes_ms; /* window outcomes: the window */
+	int64_t scheduled_for;    /* CREATED: the run's scheduled_for (Unix s) */
+};
+
+/*
+ * Record one trigger of task at now_ms (see above).  -ENOENT: unknown or
+ * removed task; -EINVAL: bad arguments; -EIO.
+ */
+int store_trigger(struct store *st, const char *task, int64_t debounce_ms, int64_t now_ms,
+		  struct store_trigger_result *out);
+
+/*
+ * Close task's window if it closes at or before now_ms: in one
+ * transaction the window row goes and its count joins the pending run or
+ * becomes a new run (outcome JOINED_RUN or CREATED).  A removed task's
+ * window is dropped with a "trigger_dropped" event (DROPPED).  -ENOENT:
+ * no window; -EAGAIN: the window is still open at now_ms.
+ */
+int store_trigger_close(struct store *st, const char *task, int64_t now_ms,
+			struct store_trigger_result *out);
+
+struct store_trigger_window {
+	char task[TASK_NAME_MAX + 1];
+	int64_t opened_ms, closes_ms, last_ms;
+	int count;
+};
+typedef int (*store_trigger_window_cb)(void *arg, const struct store_trigger_window *w);
+/* Every open window, the one closing first first. */
+int store_trigger_windows(struct store *st, store_trigger_window_cb cb, void *arg);
 
 /* ---- nodes ------------------------------------------------------------ */
 

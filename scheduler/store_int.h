@@ -125,7 +125,7 @@ void store__vec_free(struct store__vec *v);
 	"r.run_id, t.name, r.token, r.reason, r.state, r.attempt, r.node, "    \
 	"r.scheduled_for, r.created_ms, r.dispatched_ms, r.started_ms, "      \
 	"r.finished_ms, r.exit_code, r.signal, r.cancel_requested, "          \
-	"r.output_tail, r.error, r.log_path, r.not_before_ms "                 \
+	"r.output_tail, r.error, r.log_path, r.not_before_ms, r.triggers "     \
 	"FROM runs r JOIN tasks t ON t.id = r.task_id"
 
 void store__read_run(sqlite3_stmt *s, struct store_run *out);
@@ -134,5 +134,13 @@ void store__read_run(sqlite3_stmt *s, struct store_run *out);
  * rolls back on error). */
 int store__run_create_tx(struct store *st, const struct store_run_new *rn,
 			 struct store_run_created *out);
+
+/*
+ * store_trigger.c: add the trigger count of run `from` to run `to`,
+ * inside the caller's transaction.  store_run_unassign uses it when the
+ * waiting run is superseded by an older run going back to the queue: the
+ * older run now answers those triggers.
+ */
+int store__trigger_inherit(struct store *st, uint64_t from, uint64_t to);
 
 #endif

@@ -41,6 +41,7 @@ void store__read_run(sqlite3_stmt *s, struct store_run *out)
 	store__col_text(s, 16, out->error, sizeof(out->error), false);
 	store__col_text(s, 17, out->log_path, sizeof(out->log_path), false);
 	out->not_before_ms = sqlite3_column_int64(s, 18);
+	out->triggers = sqlite3_column_int(s, 19);
 }
 
 int store_run_get(struct store *st, uint64_t run_id, struct store_run *out)

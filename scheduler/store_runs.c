@@ -378,6 +378,8 @@ int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const 
 			rc |= store__bind_text(s, 3, why2, STORE_ERROR_MAX, false);
 			ret = rc ? store__err(st, rc, "bind supersede")
 				 : store__exec(st, s, "supersede run");
+			if (ret == 0)  /* the older run answers its triggers now */
+				ret = store__trigger_inherit(st, waiting, run_id);
 			if (ret)
 				goto fail;
 		}

@@ -127,7 +127,7 @@ jtrue "$T/f.json" 'len(j) == 1 and j[0]["run_id"] == '"$F" "fail3 has exactly th
 jtrue "$T/f.json" 'j[0]["reason"] == "manual" and j[0]["state"] == "failed" and j[0]["exit_code"] == 3 and j[0]["task"] == "fail3" and j[0]["token"] == 1' "manual run: reason manual, failed, exit 3, token 1"
 jtrue "$T/f.json" 'j[0]["node"] in ("w1", "w2") and j[0]["started_at"] is not None and ts(j[0]["started_at"]) <= ts(j[0]["finished_at"])' "manual run has a node and times"
 want 0 ctl history fail3
-has "$T/out" "^$F +failed +manual +1 +w[12] .* 3 *\$" "history table row of the failed manual run"
+has "$T/out" "^$F +failed +manual +1 +w[12] .* 3 +- *\$" "history table row of the failed manual run (no triggers)"
 pass "run: manual run $F recorded, failed with exit 3"
 
 # ---- logs --------------------------------------------------------------
