@@ -150,6 +150,11 @@ void ctl_run_json(struct strbuf *o, const struct store_run *r)
 	ctl_json_time(o, r->started_ms);
 	strbuf_puts(o, ", \"finished_at\": ");
 	ctl_json_time(o, r->finished_ms);
+	strbuf_puts(o, ", \"not_before\": ");
+	ctl_json_time(o, r->not_before_ms);
+	/* Milliseconds too: a retry's wait (not_before - created) is exact. */
+	strbuf_printf(o, ", \"created_ms\": %lld, \"not_before_ms\": %lld",
+		      (long long)r->created_ms, (long long)r->not_before_ms);
 	if (r->exit_code >= 0)
 		strbuf_printf(o, ", \"exit_code\": %d", r->exit_code);
 	else
@@ -171,8 +176,9 @@ static int history_row(void *arg, const struct store_run *r)
 		ctl_run_json(c->out, r);
 		return 0;
 	}
-	char id[24], tok[24], sf[40], st[40], fin[40], ex[24];
+	char id[24], att[16], tok[24], sf[40], st[40], fin[40], ex[24];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->run_id);
+	snprintf(att, sizeof(att), "%d", r->attempt);
 	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)r->token);
 	cron_format_time(r->scheduled_for, "UTC", sf, sizeof(sf));
 	ctl_time(r->started_ms, st, sizeof(st));
@@ -183,8 +189,8 @@ static int history_row(void *arg, const struct store_run *r)
 		snprintf(ex, sizeof(ex), "%d", r->exit_code);
 	else
 		snprintf(ex, sizeof(ex), "-");
-	const char *cells[] = {id,	    run_state_name(r->state), run_reason_name(r->reason),
-			       tok,	    r->node[0] ? r->node : "-", sf, st, fin, ex,
+	const char *cells[] = {id,  run_state_name(r->state), run_reason_name(r->reason),
+			       att, tok, r->node[0] ? r->node : "-", sf, st, fin, ex,
 			       r->error};
 	table_row(&c->tab, cells);
 	return 0;
@@ -212,12 +218,13 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 		return 1;
 	}
 	struct list_ctx c = {.s = s, .out = out, .json = a->json};
-	static const char *const hdr[] = {"RUN",      "STATE",	  "REASON",   "TOKEN", "NODE",
-					  "SCHEDULED", "STARTED", "FINISHED", "EXIT",  "ERROR"};
+	static const char *const hdr[] = {"RUN",	 "STATE",   "REASON",   "ATTEMPT",
+					  "TOKEN",	 "NODE",    "SCHEDULED", "STARTED",
+					  "FINISHED", "EXIT",    "ERROR"};
 	if (a->json)
 		strbuf_puts(out, "[");
 	else
-		table_init(&c.tab, 10, hdr);
+		table_init(&c.tab, 11, hdr);
 	int rc = store_runs_history(s->store, task, (int)limit, history_row, &c);
 	if (a->json) {
 		strbuf_puts(out, c.n ? "\n]\n" : "]\n");

@@ -220,6 +220,11 @@ int store_runs_unfinished(struct store *st, store_run_cb cb, void *arg);
 /* History of a task, newest first, at most limit rows (limit <= 0: 20). */
 int store_runs_history(struct store *st, const char *task, int limit, store_run_cb cb, void *arg);
 
+/* store_retry.c: the node of the attempt before run_id's (the newest
+ * earlier run of its task with attempt - 1 that ran on a node and failed,
+ * timed out or was lost) into node[size].  -ENOENT: none. */
+int store_run_previous_node(struct store *st, uint64_t run_id, char *node, size_t size);
+
 /* ---- nodes ------------------------------------------------------------ */
 
 struct store_node {
