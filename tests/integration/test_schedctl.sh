@@ -112,7 +112,8 @@ jtrue "$T/h20.json" 'len(j) >= 3 and len([r for r in j if r["state"] == "succeed
 jtrue "$T/h20.json" 'all(r["exit_code"] == 0 and r["node"] in ("w1", "w2") and r["token"] > 0 and ts(r["scheduled_for"]) <= ts(r["started_at"]) <= ts(r["finished_at"]) and ts(r["finished_at"]) - ts(r["scheduled_for"]) < 10 for r in j if r["state"] == "succeeded")' "succeeded runs: exit 0, a node, a token, scheduled <= started <= finished"
 jtrue "$T/h20.json" '[r["token"] for r in j if r["token"] > 0] == sorted((r["token"] for r in j if r["token"] > 0), reverse=True) and len({r["token"] for r in j if r["token"] > 0}) == len([r for r in j if r["token"] > 0])' "tokens strictly increase with run ids"
 want 0 ctl history tick --limit 2
-has "$T/out" '^RUN +STATE +REASON +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT' "history header"
+# ATTEMPT: the attempt number of each run (retries), since issue 5.
+has "$T/out" '^RUN +STATE +REASON +ATTEMPT +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT' "history header"
 [ "$(grep -Ec '^[0-9]+ ' "$T/out")" -eq 2 ] || fail "history --limit 2 printed $(grep -Ec '^[0-9]+ ' "$T/out") rows: $(cat "$T/out")"
 pass "history: --limit, fields, values, table"
 
