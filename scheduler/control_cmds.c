@@ -1,6 +1,7 @@
 /*
  * control_cmds.c - the commands schedctl sends to the scheduler: tasks,
- * history, run, cancel, pause, resume, reload, status, logs.  Each writes
+ * history, run, cancel, pause, resume, reload, status, logs (run, cancel,
+ * pause and resume of several items: control_batch.c).  Each writes
  * a table (people) or JSON (programs, --json) into `out` and returns the
  * exit code.  Mutations go through the store first, like everything else.
  */
@@ -239,6 +240,8 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 
 static int cmd_run(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 {
+	if (ctl_batch_wanted(a, STORE_BATCH_RUN))
+		return ctl_batch(s, a, out, STORE_BATCH_RUN);
 	if (a->argc != 1)
 		return usage(out, "run TASK");
 	struct sched_task *t = sched_task_find(s, a->argv[0]);
@@ -291,6 +294,8 @@ static int cmd_run(struct sched *s, const struct ctl_args *a, struct strbuf *out
 static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 {
 	uint64_t id;
+	if (ctl_batch_wanted(a, STORE_BATCH_CANCEL))
+		return ctl_batch(s, a, out, STORE_BATCH_CANCEL);
 	if (a->argc != 1 || !parse_u64(a->argv[0], &id))
 		return usage(out, "cancel RUN_ID");
 	enum run_state st;
@@ -326,6 +331,8 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 
 static int set_paused(struct sched *s, const struct ctl_args *a, struct strbuf *out, bool pause)
 {
+	if (ctl_batch_wanted(a, pause ? STORE_BATCH_PAUSE : STORE_BATCH_RESUME))
+		return ctl_batch(s, a, out, pause ? STORE_BATCH_PAUSE : STORE_BATCH_RESUME);
 	if (a->argc != 1)
 		return usage(out, pause ? "pause TASK" : "resume TASK");
 	struct sched_task *t = sched_task_find(s, a->argv[0]);
@@ -421,10 +428,10 @@ int ctl_cmd_status(struct sched *s, const struct ctl_args *a, struct strbuf *out
 const struct ctl_command ctl_commands[] = {
 	{"tasks", cmd_tasks, "tasks [--all]"},
 	{"history", cmd_history, "history TASK [--limit N]"},
-	{"run", cmd_run, "run TASK"},
-	{"cancel", cmd_cancel, "cancel RUN_ID"},
-	{"pause", cmd_pause, "pause TASK"},
-	{"resume", cmd_resume, "resume TASK"},
+	{"run", cmd_run, "run TASK... | run -l k=v[,k=v...]"},
+	{"cancel", cmd_cancel, "cancel RUN_ID|TASK... | cancel -l k=v[,k=v...]"},
+	{"pause", cmd_pause, "pause TASK... | pause -l k=v[,k=v...]"},
+	{"resume", cmd_resume, "resume TASK... | resume -l k=v[,k=v...]"},
 	{"reload", cmd_reload, "reload"},
 	{"status", ctl_cmd_status, "status"},
 	{"logs", cmd_logs, "logs RUN_ID"},

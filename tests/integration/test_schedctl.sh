@@ -128,7 +128,7 @@ jtrue "$T/f.json" 'len(j) == 1 and j[0]["run_id"] == '"$F" "fail3 has exactly th
 jtrue "$T/f.json" 'j[0]["reason"] == "manual" and j[0]["state"] == "failed" and j[0]["exit_code"] == 3 and j[0]["task"] == "fail3" and j[0]["token"] == 1' "manual run: reason manual, failed, exit 3, token 1"
 jtrue "$T/f.json" 'j[0]["node"] in ("w1", "w2") and j[0]["started_at"] is not None and ts(j[0]["started_at"]) <= ts(j[0]["finished_at"])' "manual run has a node and times"
 want 0 ctl history fail3
-has "$T/out" "^$F +failed +manual +1 +w[12] .* 3 *\$" "history table row of the failed manual run"
+has "$T/out" "^$F +failed +manual +1 +1 +w[12] .* 3 *\$" "history table row of the failed manual run"
 pass "run: manual run $F recorded, failed with exit 3"
 
 # ---- logs --------------------------------------------------------------
@@ -200,7 +200,10 @@ has "$T/err" 'no run 999999' "cancel of an unknown run"
 want 1 ctl --json cancel 999999
 jtrue "$T/err" 'j == {"ok": False, "message": "no run 999999", "run_id": 999999}' "cancel --json of an unknown run"
 want 2 ctl cancel
-want 2 ctl cancel abc
+# Since issue 5 (batches) a non-numeric argument of cancel names a task.
+want 1 ctl cancel abc
+has "$T/err" '^abc: unknown task; nothing changed' "cancel of an unknown task"
+want 2 ctl cancel --abc
 # Cancelling the running run of q starts the queued one; cancelling that
 # (while pending or running) ends q.
 want 0 ctl cancel "$Q1"
