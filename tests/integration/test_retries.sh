@@ -12,7 +12,10 @@
 #  (d) a restart keeps "another node first": w2 (two slots) holds a long
 #      run, so the least loaded node is w1 and the first attempt fails
 #      there; schedd is stopped while the retry waits and the new schedd
-#      still sends the retry to w2, though w1 is less loaded.
+#      still sends the retry to w2, though w1 is less loaded;
+#  (e) the schedule meets the same rule: a task firing every 2s whose
+#      retry waits 10-20s gets skipped fire times ("already waiting"
+#      behind the retry), never a second pending run.
 #
 # In (a) and (b) both workers are idle when a retry is dispatched, so
 # without the avoid rule it would go where the failed attempt went (the
@@ -142,3 +145,28 @@ assert rows[1][1] == "w2", f"after the restart the retry went back to {rows[1][1
 PY
 ctl cancel "$(ctl --json tasks | json '[t["active_run_id"] for t in j if t["name"] == "hog"][0]')" >/dev/null
 pass "(d) after a schedd restart the pending retry still went to the other node"
+
+# (e)
+cat >"$T/tasks/every.conf" <<CONF
+[task every]
+command = exit 1
+schedule = every 2s
+retries = 1
+retry_backoff = 20s
+CONF
+want 0 ctl reload
+skipped_behind_retry() {
+	ctl --json history every --limit 50 >"$T/e.json" || return 1
+	python3 - "$T/e.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+retry = [r for r in h if r["reason"] == "retry" and r["state"] == "pending"]
+skips = [r for r in h if r["reason"] == "schedule" and r["state"] == "skipped"
+         and retry and f"run {retry[0]['run_id']} " in (r["error"] or "")]
+sys.exit(0 if len(skips) >= 2 else 1)
+PY
+}
+wait_for 40 "fire times skipped behind the waiting retry" skipped_behind_retry
+want 0 ctl pause every
+jtrue "$T/e.json" 'sum(1 for r in j if r["state"] == "pending") == 1 and sum(1 for r in j if r["state"] in ("dispatched", "running")) <= 1' "one pending run at most"
+pass "(e) scheduled fire times are skipped while a retry waits (same overlap rule)"
