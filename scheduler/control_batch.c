@@ -76,9 +76,9 @@ struct batch {
 static int add_item(struct batch *b, struct sched *s, const char *arg)
 {
 	for (size_t i = 0; i < b->n; i++) /* a name given twice counts once */
-		if (b->items[i].task ? strcmp(b->items[i].task, arg) == 0
-				     : all_digits(arg) &&
-					       b->items[i].run_id == strtoull(arg, NULL, 10))
+		if (b->items[i].task
+			    ? strcmp(b->items[i].task, arg) == 0
+			    : all_digits(arg) && b->items[i].run_id == strtoull(arg, NULL, 10))
 			return 0;
 	struct store_batch_item *ni = realloc(b->items, (b->n + 1) * sizeof(*ni));
 	if (!ni)
@@ -110,8 +110,7 @@ static int add_item(struct batch *b, struct sched *s, const char *arg)
 
 /* Parse the arguments into b.  0, or the exit code with the message in
  * out (2: usage, 1: a selector that matches nothing). */
-static int parse(struct sched *s, const struct ctl_args *a, struct batch *b,
-		 struct strbuf *out)
+static int parse(struct sched *s, const struct ctl_args *a, struct batch *b, struct strbuf *out)
 {
 	const char *sel = NULL;
 	int nnames = 0;
@@ -179,8 +178,8 @@ static void item_name(const struct store_batch_item *it, char *buf, size_t len)
 }
 
 /* Why the blocker blocked, in words. */
-static void blocker_reason(struct sched *s, const struct store_batch_item *it, int rc,
-			   char *buf, size_t len)
+static void blocker_reason(struct sched *s, const struct store_batch_item *it, int rc, char *buf,
+			   size_t len)
 {
 	const struct sched_task *t = it->task ? sched_task_find(s, it->task) : NULL;
 	if (rc == -ENOENT) {
@@ -192,8 +191,8 @@ static void blocker_reason(struct sched *s, const struct store_batch_item *it, i
 		bool queue = t && t->def.overlap == OVERLAP_QUEUE;
 		snprintf(buf, len, "%s (run %llu%s%s; overlap = %s)",
 			 queue ? "already has a run waiting in its queue"
-			       : r && run_state_active(r->state) ? "already running"
-								 : "already has a run waiting",
+			 : r && run_state_active(r->state) ? "already running"
+							   : "already has a run waiting",
 			 (unsigned long long)it->created.blocking_run_id, r ? ", " : "",
 			 r ? run_state_name(r->state) : "", queue ? "queue" : "skip");
 	} else {
@@ -238,9 +237,12 @@ static const char *item_result(const struct store_batch_item *it)
 	if (it->rc == -EALREADY)
 		return "unchanged";
 	switch (it->op) {
-	case STORE_BATCH_PAUSE: return "paused";
-	case STORE_BATCH_RESUME: return "resumed";
-	case STORE_BATCH_RUN: return "created";
+	case STORE_BATCH_PAUSE:
+		return "paused";
+	case STORE_BATCH_RESUME:
+		return "resumed";
+	case STORE_BATCH_RUN:
+		return "created";
 	case STORE_BATCH_CANCEL:
 		for (size_t k = 0; k < it->ncancelled; k++)
 			if (it->cancel_state[k] != RUN_CANCELLED)
@@ -270,9 +272,10 @@ static void item_text(struct sched *s, const struct store_batch_item *it, struct
 		strbuf_printf(out, "run %llu of %s created (token %llu)%s\n",
 			      (unsigned long long)it->created.run_id, name,
 			      (unsigned long long)it->created.token,
-			      t && t->paused ? "; the task is paused: the run waits until `schedctl "
-					       "resume`"
-					     : "");
+			      t && t->paused
+				      ? "; the task is paused: the run waits until `schedctl "
+					"resume`"
+				      : "");
 		return;
 	case STORE_BATCH_CANCEL:
 		if (it->rc == -EALREADY) {
@@ -381,8 +384,7 @@ static int report(struct sched *s, const struct ctl_args *a, struct batch *b, in
 	return committed ? 0 : 1;
 }
 
-int ctl_batch(struct sched *s, const struct ctl_args *a, struct strbuf *out,
-	      enum store_batch_op op)
+int ctl_batch(struct sched *s, const struct ctl_args *a, struct strbuf *out, enum store_batch_op op)
 {
 	struct batch b = {.op = op};
 	int code = parse(s, a, &b, out);

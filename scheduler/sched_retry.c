@@ -33,8 +33,7 @@
 #include "log.h"
 #include "sched.h"
 
-int64_t sched_retry_backoff_ms(int64_t base_ms, int64_t max_ms, int failed_attempt,
-			       uint32_t rnd)
+int64_t sched_retry_backoff_ms(int64_t base_ms, int64_t max_ms, int failed_attempt, uint32_t rnd)
 {
 	if (base_ms <= 0)
 		return 0;

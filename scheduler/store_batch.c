@@ -87,8 +87,8 @@ static bool blocks(const struct store_batch_item *it)
 	return !(it->rc == -EALREADY && (it->op != STORE_BATCH_CANCEL || it->task));
 }
 
-int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n,
-		      int64_t now_ms, size_t *blocker)
+int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n, int64_t now_ms,
+		      size_t *blocker)
 {
 	for (size_t i = 0; i < n; i++) {
 		items[i].rc = 1;

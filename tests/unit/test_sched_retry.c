@@ -8,8 +8,8 @@
 
 #include "sched.h"
 
-#define LOW 0u
-#define MID (UINT32_MAX / 2 + 1)
+#define LOW  0u
+#define MID  (UINT32_MAX / 2 + 1)
 #define HIGH UINT32_MAX
 
 /* The lowest draw gives exactly half of d, the highest just under d. */
@@ -40,8 +40,8 @@ Test(sched_retry, doubles_per_attempt)
 /* The cap holds for huge attempt numbers (no overflow) and an odd cap. */
 Test(sched_retry, capped)
 {
-	cr_assert_eq(sched_retry_backoff_ms(1000, 5000, 3, LOW), 2000);   /* d = 4s */
-	cr_assert_eq(sched_retry_backoff_ms(1000, 5000, 4, LOW), 2500);   /* d = 5s, not 8s */
+	cr_assert_eq(sched_retry_backoff_ms(1000, 5000, 3, LOW), 2000); /* d = 4s */
+	cr_assert_eq(sched_retry_backoff_ms(1000, 5000, 4, LOW), 2500); /* d = 5s, not 8s */
 	cr_assert_eq(sched_retry_backoff_ms(1000, 5000, 100, LOW), 2500);
 	int64_t hi = sched_retry_backoff_ms(1000, 5000, 100, HIGH);
 	cr_assert(hi >= 4999 && hi < 5000, "%lld", (long long)hi);

@@ -17,7 +17,7 @@
 
 #include "store.h"
 
-#define NOW_S 1700000000LL
+#define NOW_S  1700000000LL
 #define NOW_MS (NOW_S * 1000)
 
 static char dir[64];
@@ -83,8 +83,11 @@ static void five_tasks(void)
 
 static struct store_run_new rn_of(const char *task, enum task_overlap ov)
 {
-	return (struct store_run_new){.task = task, .reason = REASON_MANUAL,
-				      .scheduled_for = NOW_S, .attempt = 1, .overlap = ov,
+	return (struct store_run_new){.task = task,
+				      .reason = REASON_MANUAL,
+				      .scheduled_for = NOW_S,
+				      .attempt = 1,
+				      .overlap = ov,
 				      .now_ms = NOW_MS};
 }
 
@@ -148,8 +151,8 @@ Test(store_batch, pause_all_or_nothing)
 	size_t blocker = 99;
 	cr_assert_eq(store_batch_apply(st, it, 3, NOW_MS, &blocker), -ENOENT);
 	cr_assert_eq(blocker, 1);
-	cr_assert_eq(it[0].rc, 0);       /* would have applied */
-	cr_assert_eq(it[2].rc, 1);       /* not tried */
+	cr_assert_eq(it[0].rc, 0); /* would have applied */
+	cr_assert_eq(it[2].rc, 1); /* not tried */
 	char *after = fingerprint();
 	cr_assert_str_eq(after, before);
 	cr_assert(!paused("a") && !paused("c"));
@@ -203,8 +206,8 @@ Test(store_batch, run_blocked_in_the_middle_changes_nothing)
 	cr_assert_eq(state_of(it[1].created.run_id), RUN_PENDING);
 	/* overlap = queue: one may wait behind the active one, not two. */
 	new_run("q", "n1");
-	struct store_batch_item q = {.op = STORE_BATCH_RUN, .task = "q",
-				     .rn = rn_of("q", OVERLAP_QUEUE)};
+	struct store_batch_item q = {
+		.op = STORE_BATCH_RUN, .task = "q", .rn = rn_of("q", OVERLAP_QUEUE)};
 	cr_assert_eq(store_batch_apply(st, &q, 1, NOW_MS, &blocker), 0);
 	cr_assert_eq(store_batch_apply(st, &q, 1, NOW_MS, &blocker), -EBUSY);
 }
@@ -212,8 +215,8 @@ Test(store_batch, run_blocked_in_the_middle_changes_nothing)
 Test(store_batch, cancel_runs_and_tasks)
 {
 	five_tasks();
-	uint64_t ra = new_run("a", "n1");   /* active */
-	uint64_t rb = new_run("b", NULL);   /* pending */
+	uint64_t ra = new_run("a", "n1"); /* active */
+	uint64_t rb = new_run("b", NULL); /* pending */
 	uint64_t rc = new_run("c", "n1");
 	struct store_batch_item done = {.op = STORE_BATCH_CANCEL, .run_id = rb};
 	size_t blocker;
@@ -250,8 +253,8 @@ Test(store_batch, cancel_runs_and_tasks)
 	cr_assert_eq(it[1].rc, -EALREADY);
 	cr_assert_eq(it[2].ncancelled, 1);
 	cr_assert_eq(it[2].cancelled[0], rc);
-	cr_assert_eq(it[2].cancel_state[0], RUN_RUNNING == state_of(rc) ? RUN_RUNNING
-									  : RUN_DISPATCHED);
+	cr_assert_eq(it[2].cancel_state[0],
+		     RUN_RUNNING == state_of(rc) ? RUN_RUNNING : RUN_DISPATCHED);
 	cr_assert_eq(store_run_get(st, rc, &r), 0);
 	cr_assert(r.cancel_requested);
 	cr_assert_eq(store_run_get(st, ra, &r), 0);
@@ -290,8 +293,10 @@ Test(store_batch, previous_attempt_node)
 	retry.attempt = 2;
 	retry.record_skip = true;
 	struct store_run_created rc = {0};
-	struct store_run_end end = {.state = RUN_FAILED, .exit_code = 1,
-				    .finished_ms = NOW_MS + 5, .retry = &retry,
+	struct store_run_end end = {.state = RUN_FAILED,
+				    .exit_code = 1,
+				    .finished_ms = NOW_MS + 5,
+				    .retry = &retry,
 				    .retry_out = &rc};
 	bool already;
 	cr_assert_eq(store_run_end(st, r1, r.token, "n7", &end, &already), 0);
