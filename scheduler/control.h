@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store.h"
 #include "strbuf.h"
 
 struct sched;
@@ -45,6 +46,12 @@ int ctl_cmd_undrain(struct sched *s, const struct ctl_args *a, struct strbuf *ou
 
 /* control_trigger.c: trigger TASK. */
 int ctl_cmd_trigger(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+/* control_batch.c: run/pause/resume/cancel of several items or a label
+ * selector, in one store transaction.  ctl_batch_wanted: the arguments
+ * are not the one plain item of the single-item handler. */
+bool ctl_batch_wanted(const struct ctl_args *a, enum store_batch_op op);
+int ctl_batch(struct sched *s, const struct ctl_args *a, struct strbuf *out,
+	      enum store_batch_op op);
 
 /* RFC 3339 UTC of a millisecond time, "-" (or JSON null) for 0. */
 void ctl_time(int64_t ms, char *buf, size_t len);

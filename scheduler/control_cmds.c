@@ -1,6 +1,7 @@
 /*
  * control_cmds.c - the commands schedctl sends to the scheduler: tasks,
- * history, run, cancel, pause, resume, reload, status, logs.  Each writes
+ * history, run, cancel, pause, resume, reload, status, logs (run, cancel,
+ * pause and resume of several items: control_batch.c).  Each writes
  * a table (people) or JSON (programs, --json) into `out` and returns the
  * exit code.  Mutations go through the store first, like everything else.
  */
@@ -150,6 +151,11 @@ void ctl_run_json(struct strbuf *o, const struct store_run *r)
 	ctl_json_time(o, r->started_ms);
 	strbuf_puts(o, ", \"finished_at\": ");
 	ctl_json_time(o, r->finished_ms);
+	strbuf_puts(o, ", \"not_before\": ");
+	ctl_json_time(o, r->not_before_ms);
+	/* Milliseconds too: a retry's wait (not_before - created) is exact. */
+	strbuf_printf(o, ", \"created_ms\": %lld, \"not_before_ms\": %lld",
+		      (long long)r->created_ms, (long long)r->not_before_ms);
 	if (r->exit_code >= 0)
 		strbuf_printf(o, ", \"exit_code\": %d", r->exit_code);
 	else
@@ -171,8 +177,9 @@ static int history_row(void *arg, const struct store_run *r)
 		ctl_run_json(c->out, r);
 		return 0;
 	}
-	char id[24], tok[24], sf[40], st[40], fin[40], ex[24], trig[16];
+	char id[24], att[16], tok[24], sf[40], st[40], fin[40], ex[24], trig[16];
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)r->run_id);
+	snprintf(att, sizeof(att), "%d", r->attempt);
 	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)r->token);
 	cron_format_time(r->scheduled_for, "UTC", sf, sizeof(sf));
 	ctl_time(r->started_ms, st, sizeof(st));
@@ -184,8 +191,8 @@ static int history_row(void *arg, const struct store_run *r)
 	else
 		snprintf(ex, sizeof(ex), "-");
 	snprintf(trig, sizeof(trig), "%d", r->triggers);
-	const char *cells[] = {id,	    run_state_name(r->state), run_reason_name(r->reason),
-			       tok,	    r->node[0] ? r->node : "-", sf, st, fin, ex,
+	const char *cells[] = {id,  run_state_name(r->state), run_reason_name(r->reason),
+			       att, tok, r->node[0] ? r->node : "-", sf, st, fin, ex,
 			       r->triggers ? trig : "-", r->error};
 	table_row(&c->tab, cells);
 	return 0;
@@ -213,9 +220,9 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 		return 1;
 	}
 	struct list_ctx c = {.s = s, .out = out, .json = a->json};
-	static const char *const hdr[] = {"RUN",	 "STATE",    "REASON", "TOKEN",
-					  "NODE",	 "SCHEDULED", "STARTED", "FINISHED",
-					  "EXIT",	 "TRIGGERS", "ERROR"};
+	static const char *const hdr[] = {"RUN",	 "STATE",   "REASON",   "ATTEMPT",
+					  "TOKEN",	 "NODE",    "SCHEDULED", "STARTED",
+					  "FINISHED", "EXIT",    "TRIGGERS", "ERROR"};
 	if (a->json)
 		strbuf_puts(out, "[");
 	else
@@ -234,6 +241,8 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 
 static int cmd_run(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 {
+	if (ctl_batch_wanted(a, STORE_BATCH_RUN))
+		return ctl_batch(s, a, out, STORE_BATCH_RUN);
 	if (a->argc != 1)
 		return usage(out, "run TASK");
 	struct sched_task *t = sched_task_find(s, a->argv[0]);
@@ -286,6 +295,8 @@ static int cmd_run(struct sched *s, const struct ctl_args *a, struct strbuf *out
 static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 {
 	uint64_t id;
+	if (ctl_batch_wanted(a, STORE_BATCH_CANCEL))
+		return ctl_batch(s, a, out, STORE_BATCH_CANCEL);
 	if (a->argc != 1 || !parse_u64(a->argv[0], &id))
 		return usage(out, "cancel RUN_ID");
 	enum run_state st;
@@ -321,6 +332,8 @@ static int cmd_cancel(struct sched *s, const struct ctl_args *a, struct strbuf *
 
 static int set_paused(struct sched *s, const struct ctl_args *a, struct strbuf *out, bool pause)
 {
+	if (ctl_batch_wanted(a, pause ? STORE_BATCH_PAUSE : STORE_BATCH_RESUME))
+		return ctl_batch(s, a, out, pause ? STORE_BATCH_PAUSE : STORE_BATCH_RESUME);
 	if (a->argc != 1)
 		return usage(out, pause ? "pause TASK" : "resume TASK");
 	struct sched_task *t = sched_task_find(s, a->argv[0]);
@@ -416,11 +429,11 @@ int ctl_cmd_status(struct sched *s, const struct ctl_args *a, struct strbuf *out
 const struct ctl_command ctl_commands[] = {
 	{"tasks", cmd_tasks, "tasks [--all]"},
 	{"history", cmd_history, "history TASK [--limit N]"},
-	{"run", cmd_run, "run TASK"},
+	{"run", cmd_run, "run TASK... | run -l k=v[,k=v...]"},
 	{"trigger", ctl_cmd_trigger, "trigger TASK"},
-	{"cancel", cmd_cancel, "cancel RUN_ID"},
-	{"pause", cmd_pause, "pause TASK"},
-	{"resume", cmd_resume, "resume TASK"},
+	{"cancel", cmd_cancel, "cancel RUN_ID|TASK... | cancel -l k=v[,k=v...]"},
+	{"pause", cmd_pause, "pause TASK... | pause -l k=v[,k=v...]"},
+	{"resume", cmd_resume, "resume TASK... | resume -l k=v[,k=v...]"},
 	{"reload", cmd_reload, "reload"},
 	{"status", ctl_cmd_status, "status"},
 	{"logs", cmd_logs, "logs RUN_ID"},

@@ -3,7 +3,8 @@
  *
  *   schedd.c       process role: configuration, start-up, signals, loop
  *   sched_tasks.c  task definitions, due times, catch-up, run creation
- *   sched_dispatch.c  choosing workers, dispatching, retries
+ *   sched_dispatch.c  choosing workers, dispatching
+ *   sched_retry.c  retries: backoff with jitter, another node first
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
  *   sched_members.c  gossip membership: who is alive, who must be fenced
  *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
@@ -97,7 +98,8 @@ struct sched_run {
 	int64_t created_ms;
 	int64_t not_before_ms;   /* retries wait for their backoff */
 	bool cancel_requested;
-	char avoid[WIRE_NAME_MAX + 1]; /* refused it last: others first (memory only) */
+	char avoid[WIRE_NAME_MAX + 1]; /* refused it or ran the failed attempt: others
+					* first (a retry's is derived again at load) */
 };
 
 struct sched_opts {
@@ -186,10 +188,37 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r);
 void sched_send_cancel(struct sched *s, const struct sched_run *r);
 int sched_node_active_runs(const struct sched *s, const char *node);
 bool sched_worker_alive(const struct sched *s, const struct sched_worker *w);
-bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
-		    struct store_run_new *rn);
 void sched_track_created(struct sched *s, const struct store_run_new *rn,
 			 const struct store_run_created *cr);
+
+/* sched_retry.c */
+/*
+ * The wait before the attempt after `failed_attempt` (1 for the first):
+ * d = min(base_ms * 2^(failed_attempt-1), max_ms) (max_ms below base_ms
+ * counts as base_ms), and the result is d/2 + (d/2 scaled by rnd / 2^32),
+ * so in [d/2, d) ("equal jitter").  Pure: rnd is the random source.
+ * base_ms <= 0 gives 0.
+ */
+int64_t sched_retry_backoff_ms(int64_t base_ms, int64_t max_ms, int failed_attempt,
+			       uint32_t rnd);
+/*
+ * The retry owed when r ends in `state`: a failed, timed-out or lost
+ * (fenced) attempt within its task's `retries` (an operator's cancel
+ * excluded) gets a new run: reason retry, next attempt, same scheduled
+ * time, not dispatched before its backoff (a lost one at once).  Fills
+ * *rn and returns true if one is owed; the caller has the store create it
+ * in the transaction that records the end, so a crash cannot separate
+ * the two.
+ */
+bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
+		    struct store_run_new *rn);
+/* After the store created (or skipped) the retry: track it, and make its
+ * dispatch prefer other nodes than failed_node (may be NULL). */
+void sched_retry_created(struct sched *s, const struct store_run_new *rn,
+			 const struct store_run_created *cr, const char *failed_node);
+/* At start, after sched_runs_load: pending retries avoid the node of
+ * their previous attempt again (from its run row). */
+void sched_retry_avoid_load(struct sched *s);
 
 /* sched_peers.c */
 void sched_on_message(struct sched *s, const struct net_msg *m);

@@ -9,7 +9,10 @@
  *
  * Worker choice: alive (ALIVE in gossip, heard within node_timeout, said
  * HELLO to this scheduler), not drained, not being fenced, carries every label the task needs, has a free slot; the
- * least loaded (active runs / slots) wins, ties by name.  Pending runs are
+ * least loaded (active runs / slots) wins, ties by name.  A run with an
+ * `avoid` node (a retry: the node of its failed attempt; a run a worker
+ * refused: that worker) goes there only when no other node has a free
+ * slot for it now (sched_retry.c).  Pending runs are
  * served by priority (higher first), then age.
  */
 #include <errno.h>
@@ -77,6 +80,7 @@ int sched_runs_load(struct sched *s)
 	int rc = store_runs_unfinished(s->store, load_one, s);
 	if (rc < 0)
 		return rc;
+	sched_retry_avoid_load(s);
 	log_info("recovered %zu unfinished run(s) from the store", s->nruns);
 	return 0;
 }
@@ -265,37 +269,4 @@ void sched_dispatch_pending(struct sched *s)
 	for (size_t i = s->nruns; i-- > 0;)
 		if (run_state_terminal(s->runs[i].state))
 			sched_run_forget(s, s->runs[i].run_id);
-}
-
-/*
- * The retry owed when r ends in `state`: a failed, timed-out or lost
- * (fenced) attempt within its task's `retries` gets a new run (reason
- * retry, next attempt, same scheduled time) that waits retry_backoff
- * before dispatch (a lost one does not wait), under the
- * same overlap rule as every other run.  Fills *rn and returns true if one
- * is owed; the caller has the store create it in the transaction that
- * records the end, so a crash cannot separate the two.
- */
-bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state state,
-		    struct store_run_new *rn)
-{
-	if ((state != RUN_FAILED && state != RUN_TIMED_OUT && state != RUN_LOST) ||
-	    r->cancel_requested)
-		return false; /* an operator's cancel is not a failure to retry */
-	struct sched_task *t = sched_task_find(s, r->task);
-	if (!t || r->attempt > t->def.retries)
-		return false;
-	int64_t now = clock_wall_ms();
-	*rn = (struct store_run_new){
-		.task = t->def.name,
-		.reason = REASON_RETRY,
-		.scheduled_for = r->scheduled_for,
-		.attempt = r->attempt + 1,
-		.overlap = t->def.overlap,
-		.record_skip = true,
-		.now_ms = now,
-		/* A lost run did not fail: its replacement goes at once. */
-		.not_before_ms = state == RUN_LOST ? 0 : now + t->def.retry_backoff_ms,
-	};
-	return true;
 }

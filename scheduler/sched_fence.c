@@ -190,10 +190,7 @@ int sched_fence_confirm(struct sched *s, const char *node, const char *by, int *
 		for (size_t k = 0; k < n; k++) {
 			if (!rt[k].out.run_id)
 				continue;
-			sched_track_created(s, &rt[k].rn, &rt[k].out);
-			struct sched_run *nr = sched_run_find(s, rt[k].out.run_id);
-			if (nr) /* another node first */
-				snprintf(nr->avoid, sizeof(nr->avoid), "%s", node);
+			sched_retry_created(s, &rt[k].rn, &rt[k].out, node);
 		}
 		sched_storm_resolved(s, node);
 		if (f)

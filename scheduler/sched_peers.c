@@ -367,7 +367,7 @@ static void on_ended(struct sched *s, struct sched_worker *w, const struct net_m
 			outbox_ack(s->outbox, WIRE_CANCEL, e->run_id);
 			sched_run_forget(s, e->run_id);
 			if (!already && end.retry)
-				sched_track_created(s, &retry, &retry_out);
+				sched_retry_created(s, &retry, &retry_out, w->name);
 		}
 	}
 	send_ack(s, &nm->from, WIRE_ENDED, e->run_id, e->token);

@@ -285,6 +285,61 @@ struct store_trigger_window {
 typedef int (*store_trigger_window_cb)(void *arg, const struct store_trigger_window *w);
 /* Every open window, the one closing first first. */
 int store_trigger_windows(struct store *st, store_trigger_window_cb cb, void *arg);
+/* store_retry.c: the node of the attempt before run_id's (the newest
+ * earlier run of its task with attempt - 1 that ran on a node and failed,
+ * timed out or was lost) into node[size].  -ENOENT: none. */
+int store_run_previous_node(struct store *st, uint64_t run_id, char *node, size_t size);
+
+/* ---- batches (store_batch.c) -------------------------------------------
+ *
+ * Several operator actions applied in ONE transaction, or none of them
+ * (schedctl run/pause/resume/cancel with several tasks or a selector).
+ * Items are tried in order with the rules of the single-item functions;
+ * the first item that cannot be applied (its rc is a "blocker") rolls the
+ * whole batch back, and *blocker receives its index.  What is a blocker:
+ *   pause/resume: unknown or removed task (-ENOENT).  Already paused /
+ *     active is not: rc -EALREADY, "unchanged".
+ *   run: unknown or removed task (-ENOENT); refused by the task's overlap
+ *     rule (-EBUSY, blocking_run_id the run in the way), exactly as
+ *     store_run_create with record_skip false.
+ *   cancel of a run (task NULL): no such run (-ENOENT), already finished
+ *     (-EALREADY: a blocker here, as for store_run_cancel).
+ *   cancel of a task: unknown or removed task (-ENOENT).  A task without
+ *     an unfinished run is not: rc -EALREADY, "unchanged".  Otherwise its
+ *     active and its pending run (at most one each) are cancelled as by
+ *     store_run_cancel.
+ * Pause and resume write a "pause"/"resume" event each, in the same
+ * transaction.  Any other failure (-EIO, -ENOMEM) also rolls back and
+ * names the item it happened on.  Items after a blocker are not tried
+ * (their rc stays 1: "not tried"); the rc of items before it says what
+ * they would have done, but no created or cancelled run is reported.
+ */
+enum store_batch_op {
+	STORE_BATCH_PAUSE = 1,
+	STORE_BATCH_RESUME,
+	STORE_BATCH_RUN,
+	STORE_BATCH_CANCEL,
+};
+
+struct store_batch_item {
+	enum store_batch_op op;
+	const char *task;             /* NULL only for the cancel of one run */
+	uint64_t run_id;              /* cancel: the run when task is NULL */
+	struct store_run_new rn;      /* run: the run to create (rn.task = task;
+				       * record_skip is ignored: always false) */
+	/* Results: */
+	int rc;                       /* 0 applied, -EALREADY unchanged, 1 not
+				       * tried, else the reason it blocked */
+	struct store_run_created created; /* run: the new run, or blocking_run_id */
+	size_t ncancelled;            /* cancel: runs cancelled (0..2) */
+	uint64_t cancelled[2];
+	enum run_state cancel_state[2]; /* cancelled, or still active (requested) */
+};
+
+/* 0: every item applied (or unchanged) and committed; else the blocker's
+ * rc (negative), nothing changed, and *blocker its index. */
+int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n,
+		      int64_t now_ms, size_t *blocker);
 
 /* ---- nodes ------------------------------------------------------------ */
 

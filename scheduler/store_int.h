@@ -142,5 +142,16 @@ int store__run_create_tx(struct store *st, const struct store_run_new *rn,
  * older run now answers those triggers.
  */
 int store__trigger_inherit(struct store *st, uint64_t from, uint64_t to);
+/* Inside a transaction the caller opened (and commits, or rolls back on
+ * any error), with the answers of the public function of the same name:
+ * store_run_cancel, store_task_set_paused. */
+int store__run_cancel_tx(struct store *st, uint64_t run_id, int64_t now_ms,
+			 enum run_state *state_out);
+int store__task_set_paused_tx(struct store *st, const char *task, bool paused);
+
+/* The run_id of the task's run found by `which` (SQ_RUN_ACTIVE_OF or
+ * SQ_RUN_PENDING_OF) into *run_id, 0 if none; 0 or negative errno. */
+int store__run_of_task(struct store *st, enum store_sq which, int64_t task_id,
+		       uint64_t *run_id);
 
 #endif

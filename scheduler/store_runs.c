@@ -61,9 +61,7 @@ static int run_peek(struct store *st, uint64_t run_id, struct run_peek *out)
 	return 1;
 }
 
-/* The run_id of the task's run found by SQ_RUN_ACTIVE_OF or
- * SQ_RUN_PENDING_OF, 0 if none. */
-static int run_of_task(struct store *st, enum store_sq which, int64_t task_id,
+int store__run_of_task(struct store *st, enum store_sq which, int64_t task_id,
 		       uint64_t *run_id)
 {
 	sqlite3_stmt *s = store__stmt(st, which);
@@ -153,10 +151,10 @@ int store__run_create_tx(struct store *st, const struct store_run_new *rn,
 	ret = live_task(st, rn->task, &t);
 	if (ret)
 		goto fail;
-	ret = run_of_task(st, SQ_RUN_ACTIVE_OF, t.id, &active);
+	ret = store__run_of_task(st, SQ_RUN_ACTIVE_OF, t.id, &active);
 	if (ret)
 		goto fail;
-	ret = run_of_task(st, SQ_RUN_PENDING_OF, t.id, &pending);
+	ret = store__run_of_task(st, SQ_RUN_PENDING_OF, t.id, &pending);
 	if (ret)
 		goto fail;
 
@@ -365,7 +363,7 @@ int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const 
 				       false);
 	} else {
 		uint64_t waiting = 0;
-		ret = run_of_task(st, SQ_RUN_PENDING_OF, p.task_id, &waiting);
+		ret = store__run_of_task(st, SQ_RUN_PENDING_OF, p.task_id, &waiting);
 		if (ret)
 			goto fail;
 		if (waiting) {
@@ -518,22 +516,17 @@ fail:
 	return ret;
 }
 
-int store_run_cancel(struct store *st, uint64_t run_id, int64_t now_ms,
-		     enum run_state *state_out)
+int store__run_cancel_tx(struct store *st, uint64_t run_id, int64_t now_ms,
+			 enum run_state *state_out)
 {
 	struct run_peek p;
-	int ret = db_begin(st->db);
-	if (ret)
-		return ret;
-	ret = run_peek(st, run_id, &p);
+	int ret = run_peek(st, run_id, &p);
 	if (ret == 0)
-		ret = -ENOENT;
+		return -ENOENT;
 	if (ret < 0)
-		goto fail;
-	if (run_state_terminal(p.state)) {
-		ret = -EALREADY;
-		goto fail;
-	}
+		return ret;
+	if (run_state_terminal(p.state))
+		return -EALREADY;
 	sqlite3_stmt *s;
 	int rc;
 	if (p.state == RUN_PENDING) {
@@ -550,14 +543,27 @@ int store_run_cancel(struct store *st, uint64_t run_id, int64_t now_ms,
 	}
 	ret = rc ? store__err(st, rc, "bind cancel") : store__exec(st, s, "cancel run");
 	if (ret)
-		goto fail;
-	ret = store__commit(st);
-	if (ret)
-		goto fail;
+		return ret;
 	if (state_out)
 		*state_out = p.state;
 	return 0;
-fail:
-	db_rollback(st->db);
-	return ret;
+}
+
+int store_run_cancel(struct store *st, uint64_t run_id, int64_t now_ms,
+		     enum run_state *state_out)
+{
+	enum run_state state;
+	int ret = db_begin(st->db);
+	if (ret)
+		return ret;
+	ret = store__run_cancel_tx(st, run_id, now_ms, &state);
+	if (ret == 0)
+		ret = store__commit(st);
+	if (ret) {
+		db_rollback(st->db);
+		return ret;
+	}
+	if (state_out)
+		*state_out = state;
+	return 0;
 }

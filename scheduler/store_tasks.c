@@ -310,31 +310,30 @@ int store_task_state(struct store *st, const char *task, struct store_task_state
 	return 0;
 }
 
-int store_task_set_paused(struct store *st, const char *task, bool paused)
+int store__task_set_paused_tx(struct store *st, const char *task, bool paused)
 {
 	struct store__task t;
-	int ret = db_begin(st->db);
-	if (ret)
-		return ret;
-	ret = store__task_find(st, task, &t);
-	if (ret == 0 || (ret == 1 && t.removed)) {
-		ret = -ENOENT;
-		goto fail;
-	}
+	int ret = store__task_find(st, task, &t);
+	if (ret == 0 || (ret == 1 && t.removed))
+		return -ENOENT;
 	if (ret < 0)
-		goto fail;
-	if (t.paused == paused) {
-		ret = -EALREADY;
-		goto fail;
-	}
+		return ret;
+	if (t.paused == paused)
+		return -EALREADY;
 	sqlite3_stmt *s = store__stmt(st, SQ_TASK_SET_PAUSED);
 	int rc = sqlite3_bind_int64(s, 1, t.id);
 	rc |= sqlite3_bind_int(s, 2, paused ? 1 : 0);
-	ret = rc ? store__err(st, rc, "bind pause") : store__exec(st, s, "pause task");
+	return rc ? store__err(st, rc, "bind pause") : store__exec(st, s, "pause task");
+}
+
+int store_task_set_paused(struct store *st, const char *task, bool paused)
+{
+	int ret = db_begin(st->db);
 	if (ret)
-		goto fail;
-	return store__commit(st);
-fail:
+		return ret;
+	ret = store__task_set_paused_tx(st, task, paused);
+	if (ret == 0)
+		return store__commit(st);
 	db_rollback(st->db);
 	return ret;
 }

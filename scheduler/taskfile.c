@@ -312,6 +312,8 @@ static const struct key_spec keys[NKEYS] = {
 	[K_LABELS] = {"labels", parse_labels, STR_FIELD(labels)},
 	[K_AFTER] = {"after", parse_after, STR_FIELD(after)},
 	[K_DEBOUNCE] = {"debounce", parse_duration, FIELD(debounce_ms), .min = 0},
+	[K_RETRY_BACKOFF_MAX] = {"retry_backoff_max", parse_duration,
+				 FIELD(retry_backoff_max_ms), .min = 1},
 };
 
 /* ---- phase 1: sections and keys --------------------------------------- */
@@ -353,6 +355,14 @@ static void finish_section(struct loader *ld)
 	if (d->schedule[0] && cron_parse(d->schedule, tz, &d->cron, why, sizeof(why)) < 0)
 		taskfile__add_error(ld, ld->file, ld->key_line[K_SCHEDULE], "schedule",
 			  "bad schedule '%.64s': %s", d->schedule, why);
+	/* The cap of the exponential backoff (sched_retry.c): 32 x
+	 * retry_backoff (5 doublings) unless set; never below retry_backoff. */
+	if (!ld->key_line[K_RETRY_BACKOFF_MAX])
+		d->retry_backoff_max_ms = d->retry_backoff_ms * 32;
+	else if (d->retry_backoff_max_ms > 0 && d->retry_backoff_max_ms < d->retry_backoff_ms)
+		taskfile__add_error(ld, ld->file, ld->key_line[K_RETRY_BACKOFF_MAX],
+			  "retry_backoff_max", "must be at least retry_backoff (%lld ms), not %lld ms",
+			  (long long)d->retry_backoff_ms, (long long)d->retry_backoff_max_ms);
 
 	struct loaded *v = grow(ld->tasks, &ld->taskcap, ld->ntasks, sizeof(*v));
 	if (!v) {

@@ -36,6 +36,7 @@ struct task_def {
 	enum task_catch_up catch_up;          /* default latest */
 	int retries;                          /* default 0, max 100 */
 	int64_t retry_backoff_ms;             /* default 10s */
+	int64_t retry_backoff_max_ms;         /* default 32 x retry_backoff; >= it */
 	int priority;                         /* default 0, -1000..1000 */
 	char labels[TASK_LABELS_MAX + 1];     /* default "" */
 	char after[TASK_AFTER_MAX + 1];       /* default "" */

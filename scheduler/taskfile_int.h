@@ -13,7 +13,7 @@
 
 enum key_id { K_COMMAND, K_SCHEDULE, K_TIMEZONE, K_TIMEOUT, K_OVERLAP,
 	      K_CATCH_UP, K_RETRIES, K_RETRY_BACKOFF, K_PRIORITY, K_LABELS,
-	      K_AFTER, K_DEBOUNCE, NKEYS };
+	      K_AFTER, K_DEBOUNCE, K_RETRY_BACKOFF_MAX, NKEYS };
 
 struct err_entry {
 	size_t file; /* index in loader.paths */

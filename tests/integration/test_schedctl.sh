@@ -112,7 +112,8 @@ jtrue "$T/h20.json" 'len(j) >= 3 and len([r for r in j if r["state"] == "succeed
 jtrue "$T/h20.json" 'all(r["exit_code"] == 0 and r["node"] in ("w1", "w2") and r["token"] > 0 and ts(r["scheduled_for"]) <= ts(r["started_at"]) <= ts(r["finished_at"]) and ts(r["finished_at"]) - ts(r["scheduled_for"]) < 10 for r in j if r["state"] == "succeeded")' "succeeded runs: exit 0, a node, a token, scheduled <= started <= finished"
 jtrue "$T/h20.json" '[r["token"] for r in j if r["token"] > 0] == sorted((r["token"] for r in j if r["token"] > 0), reverse=True) and len({r["token"] for r in j if r["token"] > 0}) == len([r for r in j if r["token"] > 0])' "tokens strictly increase with run ids"
 want 0 ctl history tick --limit 2
-has "$T/out" '^RUN +STATE +REASON +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT' "history header"
+# ATTEMPT: the attempt number of each run (retries), since issue 5.
+has "$T/out" '^RUN +STATE +REASON +ATTEMPT +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT' "history header"
 [ "$(grep -Ec '^[0-9]+ ' "$T/out")" -eq 2 ] || fail "history --limit 2 printed $(grep -Ec '^[0-9]+ ' "$T/out") rows: $(cat "$T/out")"
 pass "history: --limit, fields, values, table"
 
@@ -127,7 +128,7 @@ jtrue "$T/f.json" 'len(j) == 1 and j[0]["run_id"] == '"$F" "fail3 has exactly th
 jtrue "$T/f.json" 'j[0]["reason"] == "manual" and j[0]["state"] == "failed" and j[0]["exit_code"] == 3 and j[0]["task"] == "fail3" and j[0]["token"] == 1' "manual run: reason manual, failed, exit 3, token 1"
 jtrue "$T/f.json" 'j[0]["node"] in ("w1", "w2") and j[0]["started_at"] is not None and ts(j[0]["started_at"]) <= ts(j[0]["finished_at"])' "manual run has a node and times"
 want 0 ctl history fail3
-has "$T/out" "^$F +failed +manual +1 +w[12] .* 3 +- *\$" "history table row of the failed manual run (no triggers)"
+has "$T/out" "^$F +failed +manual +1 +1 +w[12] .* 3 +- *\$" "history table row of the failed manual run (no triggers)"
 pass "run: manual run $F recorded, failed with exit 3"
 
 # ---- logs --------------------------------------------------------------
@@ -199,7 +200,10 @@ has "$T/err" 'no run 999999' "cancel of an unknown run"
 want 1 ctl --json cancel 999999
 jtrue "$T/err" 'j == {"ok": False, "message": "no run 999999", "run_id": 999999}' "cancel --json of an unknown run"
 want 2 ctl cancel
-want 2 ctl cancel abc
+# Since issue 5 (batches) a non-numeric argument of cancel names a task.
+want 1 ctl cancel abc
+has "$T/err" '^abc: unknown task; nothing changed' "cancel of an unknown task"
+want 2 ctl cancel --abc
 # Cancelling the running run of q starts the queued one; cancelling that
 # (while pending or running) ends q.
 want 0 ctl cancel "$Q1"

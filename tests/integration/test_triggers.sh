@@ -78,8 +78,8 @@ wait_for 20 "run $rn of now succeeded" run_in "$rn" succeeded
 hist now >"$T/h.json"
 jtrue "$T/h.json" "len(j) == 1 and j[0]['run_id'] == $rn and j[0]['reason'] == 'trigger' and j[0]['triggers'] == 1" "now: one trigger run"
 want 0 ctl history now
-has "$T/out" '^RUN +STATE +REASON +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT +TRIGGERS' "history header"
-has "$T/out" "^$rn +succeeded +trigger +[0-9]+ +w[12] .* 0 +1 *\$" "history row with 1 trigger"
+has "$T/out" '^RUN +STATE +REASON +ATTEMPT +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT +TRIGGERS' "history header"
+has "$T/out" "^$rn +succeeded +trigger +1 +[0-9]+ +w[12] .* 0 +1 *\$" "history row with 1 trigger"
 [ "$(field "$rn" output_tail)" = "now $rn" ] || fail "now printed '$(field "$rn" output_tail)'"
 pass "(b) no debounce: run $rn created at once, reason trigger, 1 trigger"
 

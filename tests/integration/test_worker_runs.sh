@@ -62,6 +62,7 @@ command = date +%s.%N >> $T/fail3.times; exit 3
 schedule = $NEVER
 retries = 2
 retry_backoff = 1s
+retry_backoff_max = 1s
 labels = role=main
 
 [task slot-a]
@@ -193,7 +194,7 @@ pass "chatty: log capped at $size bytes, tail in schedctl logs"
 rf=$(trigger fail3) || fail "schedctl run fail3"
 wait_for 20 "three runs of fail3 ended" eval \
 	"ctl --json history fail3 | json 'len(j)>=3 and all(r[\"state\"] in (\"failed\",\"succeeded\",\"timed_out\",\"cancelled\",\"lost\") for r in j)' | grep -qx True"
-sleep 2.5 # a fourth attempt would have come by now (backoff 1s)
+sleep 2.5 # a fourth attempt would have come by now (backoff at most 1s)
 ctl --json history fail3 >"$T/fail3.json" || fail "history fail3"
 python3 - "$T" "$rf" <<'PY' || fail "retries (d)"
 import json, sys
@@ -214,8 +215,10 @@ times = [float(x) for x in open(f"{T}/fail3.times").read().split()]
 if len(times) != 3:
     sys.exit(f"the command ran {len(times)} times, want 3")
 gaps = [b - a for a, b in zip(times, times[1:])]
-if min(gaps) < 0.9:
-    sys.exit(f"retries came {gaps} s apart, want >= retry_backoff (1s)")
+# Equal jitter (docs/schedules.md "Retries"): with the cap at 1s every
+# retry waits at least half of retry_backoff.
+if min(gaps) < 0.45:
+    sys.exit(f"retries came {gaps} s apart, want >= 0.5 s (backoff 1s, capped, equal jitter)")
 print(f"ok: fail3: 3 runs {[(g[0], g[1]) for g in got]}, exit 3, {['%.1fs' % g for g in gaps]} apart")
 PY
 

@@ -183,6 +183,7 @@ Test(taskfile, defaults_apply)
 	cr_assert_eq(t->catch_up, CATCH_UP_LATEST);
 	cr_assert_eq(t->retries, 0);
 	cr_assert_eq(t->retry_backoff_ms, 10 * 1000);
+	cr_assert_eq(t->retry_backoff_max_ms, 32 * 10 * 1000);
 	cr_assert_eq(t->priority, 0);
 	cr_assert_str_eq(t->labels, "");
 	cr_assert_str_eq(t->after, "");
@@ -557,5 +558,33 @@ Test(taskfile, trailing_slash_in_directory)
 	cr_assert_eq(taskfile_load_dir(dir, &ts, &errors), -EINVAL);
 	cr_assert(has_error(errors, "t.conf:4: colour: unknown key"), "%s", errors);
 	cr_assert_null(strstr(errors, "//"));
+	free(errors);
+}
+
+/* retry_backoff_max: 32 x retry_backoff unless set, a duration, never
+ * below retry_backoff (blamed on its own line). */
+Test(taskfile, retry_backoff_max)
+{
+	put("a.conf", "[task a]\ncommand = true\nschedule = @hourly\nretry_backoff = 2s\n"
+		      "[task b]\ncommand = true\nschedule = @hourly\nretry_backoff = 2s\n"
+		      "retry_backoff_max = 1m\n");
+	struct task_set ts;
+	char *errors = NULL;
+	cr_assert_eq(taskfile_load_dir(tmpdir, &ts, &errors), 0, "%s", errors);
+	cr_assert_eq(ts.n, 2);
+	cr_assert_eq(ts.tasks[0].retry_backoff_max_ms, 64 * 1000);
+	cr_assert_eq(ts.tasks[1].retry_backoff_max_ms, 60 * 1000);
+	task_set_free(&ts);
+}
+
+Test(taskfile, bad_retry_backoff_max)
+{
+	put("t.conf", TASK_HEAD "retry_backoff = 1m\nretry_backoff_max = 30s\n"
+		      "[task u]\ncommand = true\nschedule = @hourly\nretry_backoff_max = soon\n");
+	char *errors = load_bad();
+	cr_assert(has_error(errors, "t.conf:5: retry_backoff_max: must be at least retry_backoff"),
+		  "%s", errors);
+	cr_assert(has_error(errors, "t.conf:9: retry_backoff_max: "), "%s", errors);
+	cr_assert_eq(count_lines(errors), 2, "%s", errors);
 	free(errors);
 }
