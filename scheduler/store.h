@@ -220,6 +220,28 @@ int store_runs_unfinished(struct store *st, store_run_cb cb, void *arg);
 /* History of a task, newest first, at most limit rows (limit <= 0: 20). */
 int store_runs_history(struct store *st, const char *task, int limit, store_run_cb cb, void *arg);
 
+/* ---- dependencies (store_deps.c) ---------------------------------------
+ *
+ * A schedule cycle is the set of runs that fall due for one instant
+ * (scheduled_for).  Its runs are those the schedule or a catch-up made and
+ * their retries; manual runs belong to no cycle. */
+
+/*
+ * The newest run of task in the cycle `scheduled_for` (the last attempt
+ * so far) into *out.  Returns 1, 0 if the task has no run in that cycle,
+ * or a negative errno.
+ */
+int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for,
+		       struct store_run *out);
+
+/*
+ * A pending run that can never run (a dependency of its cycle failed):
+ * pending -> skipped with `why` as its error text and a "skip" event, in
+ * one transaction.  -ESTALE if the run is no longer pending (it was
+ * dispatched or cancelled meanwhile), -ENOENT if unknown.
+ */
+int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, int64_t now_ms);
+
 /* ---- nodes ------------------------------------------------------------ */
 
 struct store_node {
