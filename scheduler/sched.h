@@ -4,6 +4,7 @@
  *   schedd.c       process role: configuration, start-up, signals, loop
  *   sched_tasks.c  task definitions, due times, catch-up, run creation
  *   sched_dispatch.c  choosing workers, dispatching, retries
+ *   sched_deps.c   `after` and `priority`: readiness, skips, dispatch order
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
  *   sched_members.c  gossip membership: who is alive, who must be fenced
  *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
@@ -39,6 +40,8 @@ struct sched_task {
 	int64_t cursor;          /* last fire time accounted for (Unix s) */
 	int64_t next_fire;       /* next fire time, 0: none */
 	uint64_t heap_gen;       /* matches the live heap entry */
+	int dep_chain;           /* longest chain of dependants below it (sched_deps.c) */
+	int dep_total;           /* tasks that depend on it, directly or not */
 };
 
 struct sched_worker {
@@ -97,6 +100,9 @@ struct sched_run {
 	int64_t not_before_ms;   /* retries wait for their backoff */
 	bool cancel_requested;
 	char avoid[WIRE_NAME_MAX + 1]; /* refused it last: others first (memory only) */
+	bool deps_met;           /* its cycle's dependencies succeeded (memory only) */
+	char wait[320];          /* pending: why not dispatched yet, set by each
+				  * dispatch pass ("" before the first one) */
 };
 
 struct sched_opts {
@@ -186,6 +192,12 @@ bool sched_retry_of(struct sched *s, const struct sched_run *r, enum run_state s
 		    struct store_run_new *rn);
 void sched_track_created(struct sched *s, const struct store_run_new *rn,
 			 const struct store_run_created *cr);
+
+/* sched_deps.c */
+void sched_deps_rebuild(struct sched *s);
+void sched_deps_settle(struct sched *s, int64_t now_ms);
+bool sched_run_ready(struct sched *s, struct sched_run *r, int64_t now_ms);
+int sched_run_order(const void *a, const void *b, void *arg);
 
 /* sched_peers.c */
 void sched_on_message(struct sched *s, const struct net_msg *m);
