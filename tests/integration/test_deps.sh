@@ -14,7 +14,10 @@
 #      start in the order p-high, p-low, p-root, p-d1, then p-plain after
 #      p-d1 (the chain below p-d1 is longer than p-plain's);
 #  (d) `schedctl tasks` says why a pending run has not started: a free slot,
-#      a dependency, labels nobody carries, paused.
+#      a dependency, labels nobody carries, paused;
+#  (e) waiting survives a restart of schedd: rb after ra, ra still running
+#      (it waits for a flag file) while schedd restarts; rb still waits for
+#      it afterwards and starts only after ra ended.
 #
 # Workers: w1 (role=chain, 4 slots) for a and b, w2 (pool=one, 1 slot) for c.
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +84,17 @@ command = echo "\$SCHED_SCHEDULED_FOR p-d2" >> $T/order.log; sleep 2.5
 schedule = $EVERY
 after = p-d1
 labels = pool=one
+
+[task ra]
+command = for i in \$(seq 300); do [ -f $T/ra.go ] && break; sleep 0.2; done; echo "\$SCHED_SCHEDULED_FOR ra end \$(date +%s.%N)" >> $T/restart.log
+schedule = $EVERY
+labels = role=chain
+
+[task rb]
+command = echo "\$SCHED_SCHEDULED_FOR rb start \$(date +%s.%N)" >> $T/restart.log
+schedule = $EVERY
+after = ra
+labels = role=chain
 
 [task nolabel]
 command = true
@@ -187,3 +201,29 @@ assert o[:4] == ["p-high", "p-low", "p-root", "p-d1"], o
 assert o.index("p-plain") > o.index("p-d1"), o
 PY
 pass "one slot: priority first, then the run others wait for, then the rest ($ORDER)"
+
+# (e) restart schedd while rb waits for the running ra.
+wait_for 10 "rb waits for the running ra" tasks_say rb 'w.startswith("waiting for ra (run ") and w.endswith(" running)")'
+kill -TERM "$SCHEDD_PID"
+wait_for 15 "schedd exited" sh -c "! kill -0 $SCHEDD_PID 2>/dev/null"
+start_schedd
+wait_for 15 "two workers alive again" workers_alive 2
+wait_for 10 "after the restart rb still waits for ra" tasks_say rb 'w.startswith("waiting for ra (run ")'
+cycle_run rb
+jtrue "$T/run.json" 'j["state"] == "pending"' "rb still pending after the restart"
+touch "$T/ra.go"
+wait_for 30 "rb's run of the cycle ends" cycle_ended rb
+cycle_run rb
+jtrue "$T/run.json" 'j["state"] == "succeeded"' "rb succeeded"
+cycle_run ra
+jtrue "$T/run.json" 'j["state"] == "succeeded"' "ra succeeded"
+python3 - "$T/restart.log" "$C" <<'PY' || fail "rb did not wait for ra: $(cat "$T/restart.log")"
+import sys
+ev = {}
+for line in open(sys.argv[1]):
+    cyc, task, what, at = line.split()
+    if cyc == sys.argv[2]:
+        ev[(task, what)] = float(at)
+assert ev[("rb", "start")] >= ev[("ra", "end")], "rb started before ra ended"
+PY
+pass "a dependent run keeps waiting across a schedd restart and starts after its dependency ended"
