@@ -23,7 +23,7 @@
 #include "sched.h"
 #include "store.h"
 
-#define T0 INT64_C(1699999980) /* 2023-11-14T22:13:00Z */
+#define T0	  INT64_C(1699999980) /* 2023-11-14T22:13:00Z */
 #define NO_WORKER "no worker alive with a slot"
 
 static char dir[64];
@@ -40,7 +40,10 @@ static int64_t fake_wall(void *arg)
 
 static const struct clock_fake fake = {.mono_ms = fake_wall, .wall_ms = fake_wall};
 
-static void set_now(int64_t unix_s) { wall_ms = unix_s * 1000; }
+static void set_now(int64_t unix_s)
+{
+	wall_ms = unix_s * 1000;
+}
 
 static void setup(void)
 {
@@ -200,11 +203,11 @@ Test(sched_deps, metrics_count_the_work_waiting_below)
 	struct {
 		const char *name;
 		int chain, total;
-	} want[] = {{"a", 2, 3}, {"b", 1, 1}, {"c", 0, 0}, {"d", 0, 0}, {"e", 0, 0},
-		    {"x", 2, 2}, {"y", 1, 1}, {"z", 0, 0}};
+	} want[] = {{"a", 2, 3}, {"b", 1, 1}, {"c", 0, 0}, {"d", 0, 0},
+		    {"e", 0, 0}, {"x", 2, 2}, {"y", 1, 1}, {"z", 0, 0}};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		cr_expect_eq(task(want[i].name)->dep_chain, want[i].chain, "%s chain %d", want[i].name,
-			     task(want[i].name)->dep_chain);
+		cr_expect_eq(task(want[i].name)->dep_chain, want[i].chain, "%s chain %d",
+			     want[i].name, task(want[i].name)->dep_chain);
 		cr_expect_eq(task(want[i].name)->dep_total, want[i].total, "%s total %d",
 			     want[i].name, task(want[i].name)->dep_total);
 	}
@@ -475,14 +478,16 @@ Test(sched_deps, store_run_skip_pending_only_skips_pending_runs)
 	set_now(T0 + 130);
 	cr_assert_eq(sched_run_create(&s, task("a"), REASON_MANUAL, T0 + 130, 1, false, 0, 0, &out),
 		     -EBUSY);
-	cr_assert_eq(store_run_end(s.store, a, r.token, "n1",
-				   &(struct store_run_end){.state = RUN_SUCCEEDED, .finished_ms = 1},
-				   &(bool){false}),
-		     0);
+	cr_assert_eq(
+		store_run_end(s.store, a, r.token, "n1",
+			      &(struct store_run_end){.state = RUN_SUCCEEDED, .finished_ms = 1},
+			      &(bool){false}),
+		0);
 	cr_assert_eq(sched_run_create(&s, task("a"), REASON_MANUAL, T0 + 130, 1, false, 0, 0, &out),
 		     0);
-	cr_assert_eq(store_run_skip_pending(s.store, out.run_id, "dependency z failed (run 1)",
-					    wall_ms), 0);
+	cr_assert_eq(
+		store_run_skip_pending(s.store, out.run_id, "dependency z failed (run 1)", wall_ms),
+		0);
 	cr_assert_eq(store_run_get(s.store, out.run_id, &r), 0);
 	cr_assert_eq(r.state, RUN_SKIPPED);
 	cr_assert_str_eq(r.error, "dependency z failed (run 1)");
