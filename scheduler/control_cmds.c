@@ -61,10 +61,22 @@ struct list_ctx {
 	int n;
 };
 
+/* The task's pending run (the one that waits), or NULL. */
+static const struct sched_run *pending_of(const struct sched *s, const char *task)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		if (s->runs[i].state == RUN_PENDING && strcmp(s->runs[i].task, task) == 0)
+			return &s->runs[i];
+	return NULL;
+}
+
 static int task_row(void *arg, const struct store_task_row *row)
 {
 	struct list_ctx *c = arg;
 	const struct sched_task *t = sched_task_find(c->s, row->name);
+	const struct sched_run *p = pending_of(c->s, row->name);
+	/* Why it waits, as the last dispatch pass saw it (sched_deps.c). */
+	const char *waiting = p ? (p->wait[0] ? p->wait : "not considered yet") : NULL;
 	char next[40] = "-", last[40] = "-";
 	if (t && t->next_fire && !row->paused)
 		cron_format_time(t->next_fire, "UTC", next, sizeof(next));
@@ -97,13 +109,17 @@ static int task_row(void *arg, const struct store_task_row *row)
 		strbuf_printf(c->out, ", \"last_run_id\": %llu, \"last_state\": ",
 			      (unsigned long long)row->last_run_id);
 		strbuf_json_str(c->out, row->last_run_id ? run_state_name(row->last_state) : NULL);
-		strbuf_printf(c->out, ", \"active_run_id\": %llu}",
-			      (unsigned long long)row->active_run_id);
+		strbuf_printf(c->out, ", \"active_run_id\": %llu, \"pending_run_id\": %llu, "
+			      "\"waiting\": ", (unsigned long long)row->active_run_id,
+			      (unsigned long long)(p ? p->run_id : 0));
+		strbuf_json_str(c->out, waiting);
+		strbuf_puts(c->out, "}");
 	} else {
 		char active[24] = "-";
 		if (row->active_run_id)
 			snprintf(active, sizeof(active), "%llu", (unsigned long long)row->active_run_id);
-		const char *cells[] = {row->name, state, row->schedule, next, last, active};
+		const char *cells[] = {row->name, state, row->schedule, next, last, active,
+				       waiting ? waiting : "-"};
 		table_row(&c->tab, cells);
 	}
 	return 0;
@@ -115,11 +131,12 @@ static int cmd_tasks(struct sched *s, const struct ctl_args *a, struct strbuf *o
 	if (a->argc > 1 || (a->argc == 1 && !all))
 		return usage(out, "tasks [--all]");
 	struct list_ctx c = {.s = s, .out = out, .json = a->json};
-	static const char *const hdr[] = {"TASK", "STATE", "SCHEDULE", "NEXT", "LAST", "ACTIVE"};
+	static const char *const hdr[] = {"TASK", "STATE", "SCHEDULE", "NEXT", "LAST", "ACTIVE",
+					  "WAITING"};
 	if (a->json)
 		strbuf_puts(out, "[");
 	else
-		table_init(&c.tab, 6, hdr);
+		table_init(&c.tab, 7, hdr);
 	int rc = store_tasks_list(s->store, all, task_row, &c);
 	if (a->json) {
 		strbuf_puts(out, c.n ? "\n]\n" : "]\n");

@@ -5,6 +5,7 @@
  *   sched_tasks.c  task definitions, due times, catch-up, run creation
  *   sched_dispatch.c  choosing workers, dispatching
  *   sched_retry.c  retries: backoff with jitter, another node first
+ *   sched_deps.c   `after` and `priority`: readiness, skips, dispatch order
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
  *   sched_members.c  gossip membership: who is alive, who must be fenced
  *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
@@ -41,6 +42,8 @@ struct sched_task {
 	int64_t cursor;          /* last fire time accounted for (Unix s) */
 	int64_t next_fire;       /* next fire time, 0: none */
 	uint64_t heap_gen;       /* matches the live heap entry */
+	int dep_chain;           /* longest chain of dependants below it (sched_deps.c) */
+	int dep_total;           /* tasks that depend on it, directly or not */
 };
 
 struct sched_worker {
@@ -100,6 +103,9 @@ struct sched_run {
 	bool cancel_requested;
 	char avoid[WIRE_NAME_MAX + 1]; /* refused it or ran the failed attempt: others
 					* first (a retry's is derived again at load) */
+	bool deps_met;           /* its cycle's dependencies succeeded (memory only) */
+	char wait[320];          /* pending: why not dispatched yet, set by each
+				  * dispatch pass ("" before the first one) */
 };
 
 struct sched_opts {
@@ -219,6 +225,11 @@ void sched_retry_created(struct sched *s, const struct store_run_new *rn,
 /* At start, after sched_runs_load: pending retries avoid the node of
  * their previous attempt again (from its run row). */
 void sched_retry_avoid_load(struct sched *s);
+/* sched_deps.c */
+void sched_deps_rebuild(struct sched *s);
+void sched_deps_settle(struct sched *s, int64_t now_ms);
+bool sched_run_ready(struct sched *s, struct sched_run *r, int64_t now_ms);
+int sched_run_order(const void *a, const void *b, void *arg);
 
 /* sched_peers.c */
 void sched_on_message(struct sched *s, const struct net_msg *m);

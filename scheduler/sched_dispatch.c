@@ -13,7 +13,8 @@
  * `avoid` node (a retry: the node of its failed attempt; a run a worker
  * refused: that worker) goes there only when no other node has a free
  * slot for it now (sched_retry.c).  Pending runs are
- * served by priority (higher first), then age.
+ * served in sched_run_order (priority, then the work waiting behind them,
+ * then age) once sched_run_ready (sched_deps.c) says they may go.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -185,42 +186,39 @@ static struct sched_worker *pick_worker(struct sched *s, const struct sched_task
 	return best;
 }
 
-static bool task_has_active(const struct sched *s, const char *task)
+/* Why no worker took r (its wait text): none alive, none with its labels,
+ * or every one that fits is busy. */
+static void no_worker(const struct sched *s, const struct sched_task *t, struct sched_run *r)
 {
-	for (size_t i = 0; i < s->nruns; i++)
-		if (run_state_active(s->runs[i].state) && strcmp(s->runs[i].task, task) == 0)
-			return true;
-	return false;
+	bool any = false, fits = false;
+	for (size_t i = 0; i < s->nworkers; i++) {
+		const struct sched_worker *w = &s->workers[i];
+		if (!worker_eligible(s, w))
+			continue;
+		any = true;
+		fits = fits || labels_match(t->def.labels, w->labels);
+	}
+	if (!any)
+		snprintf(r->wait, sizeof(r->wait), "no worker alive with a slot");
+	else if (!fits)
+		snprintf(r->wait, sizeof(r->wait), "labels: no alive worker carries %s",
+			 t->def.labels);
+	else
+		snprintf(r->wait, sizeof(r->wait), "waiting for a free slot");
 }
 
-static int by_priority(const void *a, const void *b, void *arg)
-{
-	struct sched *s = arg;
-	const struct sched_run *x = *(const struct sched_run *const *)a;
-	const struct sched_run *y = *(const struct sched_run *const *)b;
-	const struct sched_task *tx = sched_task_find(s, x->task);
-	const struct sched_task *ty = sched_task_find(s, y->task);
-	int px = tx ? tx->def.priority : 0, py = ty ? ty->def.priority : 0;
-	if (px != py)
-		return py - px;
-	return x->run_id < y->run_id ? -1 : x->run_id > y->run_id;
-}
-
-/* Assign ready pending runs to workers and send the dispatches. */
+/* Assign ready pending runs to workers and send the dispatches
+ * (readiness, dependency skips and order: sched_deps.c). */
 void sched_dispatch_pending(struct sched *s)
 {
 	int64_t now_ms = clock_wall_ms();
 	struct sched_run **ready = NULL;
 	size_t nready = 0;
+	sched_deps_settle(s, now_ms);
 	for (size_t i = 0; i < s->nruns; i++) {
 		struct sched_run *r = &s->runs[i];
-		if (r->state != RUN_PENDING || r->not_before_ms > now_ms)
+		if (r->state != RUN_PENDING || !sched_run_ready(s, r, now_ms))
 			continue;
-		struct sched_task *t = sched_task_find(s, r->task);
-		if (!t || t->paused)
-			continue; /* removed or paused: it waits (operators can cancel it) */
-		if (task_has_active(s, r->task))
-			continue; /* queued behind the task's active run (overlap = queue) */
 		struct sched_run **nr = realloc(ready, (nready + 1) * sizeof(*nr));
 		if (!nr)
 			break;
@@ -228,14 +226,16 @@ void sched_dispatch_pending(struct sched *s)
 		ready[nready++] = r;
 	}
 	if (nready > 1)
-		qsort_r(ready, nready, sizeof(*ready), by_priority, s);
+		qsort_r(ready, nready, sizeof(*ready), sched_run_order, s);
 	/* The pointers stay valid: nothing below adds or removes runs. */
 	for (size_t i = 0; i < nready; i++) {
 		struct sched_run *r = ready[i];
 		struct sched_task *t = sched_task_find(s, r->task);
 		struct sched_worker *w = pick_worker(s, t, r->avoid);
-		if (!w)
+		if (!w) {
+			no_worker(s, t, r);
 			continue;
+		}
 		int rc = store_run_assign(s->store, r->run_id, w->name, now_ms);
 		if (rc == -EBUSY) {
 			log_warnx("run %llu of %s: the store refused a second active run of the task; "

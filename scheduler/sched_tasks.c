@@ -396,6 +396,7 @@ int sched_tasks_apply(struct sched *s, const struct task_set *ts, char *err, siz
 	s->ntasks = ts->n;
 	for (size_t i = 0; i < s->ntasks; i++)
 		sched_task_rearm(s, &s->tasks[i]);
+	sched_deps_rebuild(s); /* dispatch order follows the new `after` graph */
 	log_info("tasks: %d added, %d changed, %d removed, %d unchanged", res.added, res.changed,
 		 res.removed, res.unchanged);
 	return 0;

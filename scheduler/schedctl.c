@@ -42,7 +42,7 @@ static const struct cli_switch ctl_switches[] = {
 
 static const char *const commands_help =
 	"commands:\n"
-	"  tasks [--all]                   tasks, their state, next and last run\n"
+	"  tasks [--all]                   tasks, their state, next and last run, why one waits\n"
 	"  history TASK [--limit N]        runs of a task, newest first\n"
 	"  run TASK...                     start a run now (reason manual)\n"
 	"  trigger TASK                    ask for a run (reason trigger; debounce, follow-up)\n"

@@ -119,6 +119,13 @@ static const char *const store_sql[SQ__COUNT] = {
 	[SQ_EVENTS_RECENT] =
 		"SELECT id, at_ms, kind, task, run_id, node, message FROM events "
 		"ORDER BY id DESC LIMIT ?1",
+	/* Only runs the schedule made (and their retries) belong to a cycle:
+	 * runs_history serves task_id, newest first. */
+	[SQ_RUN_OF_CYCLE] =
+		"SELECT " STORE_RUN_COLS " WHERE r.task_id = "
+		"(SELECT id FROM tasks WHERE name = ?1) AND r.scheduled_for = ?2 "
+		"AND r.reason IN ('schedule', 'catch_up', 'retry') "
+		"ORDER BY r.run_id DESC LIMIT 1",
 };
 
 /* ---- shared helpers (store_int.h) -------------------------------------- */

@@ -340,6 +340,27 @@ struct store_batch_item {
  * rc (negative), nothing changed, and *blocker its index. */
 int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n,
 		      int64_t now_ms, size_t *blocker);
+/* ---- dependencies (store_deps.c) ---------------------------------------
+ *
+ * A schedule cycle is the set of runs that fall due for one instant
+ * (scheduled_for).  Its runs are those the schedule or a catch-up made and
+ * their retries; manual runs belong to no cycle. */
+
+/*
+ * The newest run of task in the cycle `scheduled_for` (the last attempt
+ * so far) into *out.  Returns 1, 0 if the task has no run in that cycle,
+ * or a negative errno.
+ */
+int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for,
+		       struct store_run *out);
+
+/*
+ * A pending run that can never run (a dependency of its cycle failed):
+ * pending -> skipped with `why` as its error text and a "skip" event, in
+ * one transaction.  -ESTALE if the run is no longer pending (it was
+ * dispatched or cancelled meanwhile), -ENOENT if unknown.
+ */
+int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, int64_t now_ms);
 
 /* ---- nodes ------------------------------------------------------------ */
 

@@ -2,7 +2,8 @@
  * store_int.h - internals shared by the files of the scheduler's store:
  * store.c (open/close, the statement table, nodes, events),
  * store_tasks.c (task definitions and per-task state), store_runs.c (run
- * creation and state transitions) and store_query.c (listings).  Nothing outside scheduler/store*.c includes this.
+ * creation and state transitions), store_query.c (listings) and
+ * store_deps.c (runs of one schedule cycle, for `after`).  Nothing outside scheduler/store*.c includes this.
  *
  * Every SQL text of the store is in one table (store_sql[] in store.c),
  * prepared once by store_open() and finalized by store_close(), so a
@@ -51,6 +52,7 @@ enum store_sq {
 	SQ_NODES_LIST,
 	SQ_EVENT_INSERT,
 	SQ_EVENTS_RECENT,     /* ?1 limit */
+	SQ_RUN_OF_CYCLE,      /* ?1 task name, ?2 scheduled_for -> STORE_RUN_COLS */
 	SQ__COUNT
 };
 

@@ -83,9 +83,9 @@ pass "status: workers alive with slots (table and JSON)"
 # ---- tasks -------------------------------------------------------------
 wait_for 10 "a succeeded run of tick" has_run_after tick 0 succeeded
 want 0 ctl tasks
-has "$T/out" '^TASK +STATE +SCHEDULE +NEXT +LAST +ACTIVE' "tasks header"
+has "$T/out" '^TASK +STATE +SCHEDULE +NEXT +LAST +ACTIVE +WAITING' "tasks header"
 has "$T/out" '^tick +active +every 1s +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +[0-9]+ ' "tasks row of tick"
-has "$T/out" '^fail3 +active +@yearly +[0-9]{4}-01-01T00:00:00Z +- +- *$' "tasks row of fail3 (never ran)"
+has "$T/out" '^fail3 +active +@yearly +[0-9]{4}-01-01T00:00:00Z +- +- +- *$' "tasks row of fail3 (never ran)"
 has "$T/out" '^q +active +@yearly ' "tasks row of q"
 want 0 ctl --json tasks
 cp "$T/out" "$T/tasks.json"
@@ -224,7 +224,7 @@ want 0 ctl --json tasks
 jtrue "$T/out" '[(t["state"], t["next_run"]) for t in j if t["name"] == "tick"] == [("paused", None)]' "paused task: state paused, no next_run"
 want 0 ctl tasks
 has "$T/out" '^tick +paused +every 1s +- ' "tasks table shows tick paused"
-wait_for 10 "tick has no active run" sh -c "$BIN/schedctl -c $T/cluster.conf --json tasks | grep -q '\"name\": \"tick\".*\"active_run_id\": 0}'"
+wait_for 10 "tick has no active run" sh -c "$BIN/schedctl -c $T/cluster.conf --json tasks | grep -q '\"name\": \"tick\".*\"active_run_id\": 0,'"
 n0=$(tick_rows)
 sleep 3.5
 n1=$(tick_rows)
@@ -360,7 +360,7 @@ pass "wrong key: no answer (exit 1), refused datagrams $r0 -> $r1; open key file
 wait_for 20 "a history of tick longer than 3 pages" sh -c "[ \$($BIN/schedctl -c $T/cluster.conf --json history tick --limit 1000 | wc -c) -gt 3000 ]"
 # Pause tick so that the replies compared below describe the same rows.
 want 0 ctl pause tick
-wait_for 10 "tick has no active run" sh -c "$BIN/schedctl -c $T/cluster.conf --json tasks | grep -q '\"name\": \"tick\".*\"active_run_id\": 0}'"
+wait_for 10 "tick has no active run" sh -c "$BIN/schedctl -c $T/cluster.conf --json tasks | grep -q '\"name\": \"tick\".*\"active_run_id\": 0,'"
 want 0 ctl --json history tick --limit 1000
 cp "$T/out" "$T/all.json"
 want 0 ctl history tick --limit 1000
