@@ -365,6 +365,7 @@ def cmd_summary(args):
            s.get("executions_without_end"), "violations": s.get("violations"),
            "overlaps": s.get("overlaps"), "lost_runs": s.get("lost_runs"),
            "lost_runs_retried": s.get("lost_runs_retried"),
+           "lost_runs_followed": s.get("lost_runs_followed"),
            "failed_by_cause": dict(sorted(failed.items())), "self_fenced": self_fenced,
            "fencings": len(fencings), "fence_events": dict(sorted(ev_count.items())),
            "false_fencings": len(false), "fencing_detail": fencings,
@@ -382,7 +383,12 @@ def cmd_summary(args):
     print(f"executions:      {s.get('executions', '?')} ({s.get('executions_without_end', '?')} "
           "without END)")
     print(f"overlaps:        {s.get('overlaps', '?')} (violations {s.get('violations', '?')})")
-    print(f"lost runs:       {s.get('lost_runs', '?')} ({s.get('lost_runs_retried', '?')} retried)")
+    # A lost run is a fenced node's run: the promise is that none is lost
+    # silently, i.e. each is retried or followed by the next schedule
+    # (check.py part (d) fails otherwise).
+    print(f"lost runs:       {s.get('lost_runs', '?')} fenced ({s.get('lost_runs_retried', '?')} "
+          f"retried, {s.get('lost_runs_followed', '?')} followed by the next schedule); "
+          f"silently lost: {'0' if check_ok else 'see checker'}")
     print(f"failed runs:     {sum(failed.values())}: {kv(doc['failed_by_cause'])}")
     for line in self_fenced:
         print(f"    {line}")

@@ -658,6 +658,7 @@ def summarize(hist, by_task, overlap, accounting):
             "executions_without_end": overlap.counts["without_end"],
             "lost_runs": accounting.stats["lost"],
             "lost_runs_retried": accounting.stats["lost_retried"],
+            "lost_runs_followed": accounting.stats["lost_followed"],
             "fire_times_checked": accounting.stats["fire_times"]}
 
 
