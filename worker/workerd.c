@@ -52,7 +52,7 @@ static const char *const workerd_schema[] = {
 	"cluster.max_clock_skew", "cluster.seeds", "worker.name", "worker.listen", "worker.db",
 	"worker.slots", "worker.labels", "worker.log_dir", "worker.log_cap",
 	"worker.log_retention", "worker.kill_grace", "worker.log_level", "worker.advertise",
-	"worker.drain_timeout",
+	"worker.drain_timeout", "worker.checkpoint_max",
 	"gossip.*", /* checked by gossip_options_load */
 	/* scheduler keys may live in a shared cluster file */
 	"scheduler.name", "scheduler.listen", "scheduler.db", "scheduler.tasks_dir",
@@ -60,7 +60,7 @@ static const char *const workerd_schema[] = {
 	"scheduler.catch_up_grace", "scheduler.log_level", "scheduler.advertise",
 	"scheduler.fence_hook", "scheduler.fence_timeout", "scheduler.fence_backoff_max",
 	"scheduler.fence_storm_share", "scheduler.fence_storm_min", "scheduler.fence_storm_window",
-	"scheduler.node_grace", NULL,
+	"scheduler.node_grace", "scheduler.checkpoint_max", NULL,
 };
 
 static bool opt_check, opt_help;
