@@ -208,10 +208,22 @@ static void early_refusal(struct sched *s, const struct sched_worker *w,
 		snprintf(why, len, "the run is on %s", r->node[0] ? r->node : "no node");
 }
 
-static const char *task_of(struct sched *s, uint64_t run_id)
+/* The task of run_id into buf (from memory, else the store); NULL if unknown. */
+static const char *task_of(struct sched *s, uint64_t run_id, char *buf, size_t len)
 {
 	const struct sched_run *r = sched_run_find(s, run_id);
-	return r ? r->task : NULL;
+	if (r) {
+		snprintf(buf, len, "%s", r->task);
+		return buf;
+	}
+	struct store_run *sr = malloc(sizeof(*sr));
+	const char *task = NULL;
+	if (sr && store_run_get(s->store, run_id, sr) == 0) {
+		snprintf(buf, len, "%s", sr->task);
+		task = buf;
+	}
+	free(sr);
+	return task;
 }
 
 /* The whole checkpoint is in: check its hash, store it. */
@@ -226,8 +238,8 @@ static void asm_complete(struct sched *s, struct ckpt_asm *x)
 		asm_verdict(x, CKPT_BAD);
 		return;
 	}
-	const char *task = task_of(s, x->run_id);
-	char why[256];
+	char tbuf[TASK_NAME_MAX + 1], why[256];
+	const char *task = task_of(s, x->run_id, tbuf, sizeof(tbuf));
 	int rc = store_ckpt_put(s->store, x->run_id, x->token, x->node, x->seq, x->data, x->total,
 				x->hash, clock_wall_ms(), why, sizeof(why));
 	if (rc == 0) {
@@ -272,13 +284,14 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 		memcpy(x->hash, k->hash, WIRE_CKPT_HASH);
 		snprintf(x->node, sizeof(x->node), "%s", w->name);
 		x->nchunks = k->total ? (k->total + WIRE_CKPT_CHUNK - 1) / WIRE_CKPT_CHUNK : 1;
-		char why[200];
+		char why[200], tbuf[TASK_NAME_MAX + 1];
+		const char *task = task_of(s, k->run_id, tbuf, sizeof(tbuf));
 		early_refusal(s, w, k, why, sizeof(why));
 		if (why[0]) {
 			log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
 				  (unsigned long long)k->run_id, w->name, (unsigned long long)k->token,
 				  why);
-			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task_of(s, k->run_id),
+			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task,
 				    k->run_id, w->name, "checkpoint of %u bytes (token %llu) refused: %s",
 				    k->total, (unsigned long long)k->token, why);
 			c->n.stale++;
@@ -287,7 +300,7 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 			log_warnx("checkpoint of run %llu from %s: %u bytes, over scheduler.checkpoint_max "
 				  "(%lld); refused", (unsigned long long)k->run_id, w->name, k->total,
 				  (long long)s->opt.checkpoint_max);
-			store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task_of(s, k->run_id),
+			store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
 				    k->run_id, w->name, "checkpoint of %u bytes over checkpoint_max %lld; "
 				    "not stored", k->total, (long long)s->opt.checkpoint_max);
 			c->n.too_big++;
