@@ -43,6 +43,9 @@ int ctl_cmd_fence(struct sched *s, const struct ctl_args *a, struct strbuf *out)
 int ctl_cmd_drain(struct sched *s, const struct ctl_args *a, struct strbuf *out);
 int ctl_cmd_undrain(struct sched *s, const struct ctl_args *a, struct strbuf *out);
 
+/* control_ckpt.c: checkpoint TASK [--clear | --raw]. */
+int ctl_cmd_checkpoint(struct sched *s, const struct ctl_args *a, struct strbuf *out);
+
 /* RFC 3339 UTC of a millisecond time, "-" (or JSON null) for 0. */
 void ctl_time(int64_t ms, char *buf, size_t len);
 void ctl_json_time(struct strbuf *b, int64_t ms);
