@@ -315,10 +315,17 @@ static int checkpoint_out(const struct config *cfg, int argc, char **argv)
 		strbuf_free(&reply);
 		return 1;
 	}
-	if (opt_json)
-		printf("{\"ok\": true, \"task\": \"%s\", \"file\": \"%s\", \"size\": %zu}\n", task,
-		       file, reply.len);
-	else
+	if (opt_json) {
+		struct strbuf j;
+		strbuf_init(&j);
+		strbuf_puts(&j, "{\"ok\": true, \"task\": ");
+		strbuf_json_str(&j, task);
+		strbuf_puts(&j, ", \"file\": ");
+		strbuf_json_str(&j, file);
+		strbuf_printf(&j, ", \"size\": %zu}\n", reply.len);
+		fputs(strbuf_str(&j), stdout);
+		strbuf_free(&j);
+	} else
 		printf("wrote the checkpoint of %s (%zu bytes) to %s\n", task, reply.len, file);
 	strbuf_free(&reply);
 	return 0;

@@ -43,6 +43,7 @@
 #define DOWN_ASK_MS 300
 #define UP_BACKOFF_MIN 250
 #define UP_BACKOFF_MAX 4000
+#define DOWN_TRIES_MAX 3      /* fetched wholes that do not match before giving up */
 
 struct agent_ckpt {
 	/* The content the file is known to hold: shipped or started with. */
@@ -69,6 +70,7 @@ struct agent_ckpt {
 	uint32_t down_total, down_nchunks, down_ngot;
 	uint8_t *down_data, *down_got;
 	int64_t down_next, down_progress;
+	int down_tries;           /* wholes that did not match their hash */
 };
 
 static void up_free(struct agent_ckpt *c)
@@ -355,6 +357,13 @@ void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm)
 	uint8_t h[WIRE_CKPT_HASH];
 	crypto_generichash(h, sizeof(h), c->down_data, c->down_total, NULL, 0);
 	if (memcmp(h, c->down_hash, WIRE_CKPT_HASH) != 0) {
+		if (++c->down_tries >= DOWN_TRIES_MAX) {
+			down_free(c);
+			agent_kill(a, r, RUN_FAILED,
+				   "the checkpoint fetched from the scheduler does not match its hash",
+				   SIGKILL);
+			return;
+		}
 		log_warnx("run %llu of %s: the fetched checkpoint does not match its hash; "
 			  "fetching it again", (unsigned long long)r->w.run_id, r->w.task);
 		memset(c->down_got, 0, c->down_nchunks);
@@ -531,6 +540,9 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 			return;
 		c->up_acked[idx] = 1;
 		c->up_nacked++;
+		/* Progress: resend what is missing a short while from now. */
+		c->up_backoff = UP_BACKOFF_MIN;
+		c->up_next = clock_mono_ms() + c->up_backoff;
 		/* The window slides: send the next chunk not yet sent. */
 		uint32_t next = idx + UP_WINDOW;
 		if (next < c->up_nchunks && !c->up_acked[next])
