@@ -962,7 +962,8 @@ Test(fence, version_1_database_migrates_keeping_runs)
 	sqlite3_stmt *s;
 	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(s, 0), 3, "not migrated to the newest version");
+	cr_assert_eq(sqlite3_column_int(s, 0), (int)db_sched_migrations_n,
+		     "not migrated to the newest version");
 	sqlite3_finalize(s);
 	cr_assert_eq(sqlite3_exec(db, "SELECT drained_ms FROM nodes", NULL, NULL, NULL), SQLITE_OK,
 		     "version 3 (drain) not applied");
@@ -1003,26 +1004,31 @@ Test(fence, version_1_database_migrates_keeping_runs)
 	cr_assert_eq(get(2).state, RUN_LOST);
 }
 
+/* One version past this build's newest (whatever later migrations add). */
 Test(fence, version_4_database_is_refused)
 {
-	char v4[160], err[256] = "";
+	char v4[160], err[256] = "", sql[96], want[32];
+	int future = (int)db_sched_migrations_n + 1;
 	snprintf(v4, sizeof(v4), "%s/v4.db", dir);
 	sqlite3 *db = raw_open_at(v4);
-	raw_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 4");
+	snprintf(sql, sizeof(sql), "CREATE TABLE future (x); PRAGMA user_version = %d", future);
+	raw_exec(db, sql);
 	sqlite3_close(db);
 
 	struct store *st4 = (struct store *)0x1;
 	int rc = store_open(v4, &st4, err, sizeof(err));
 	cr_assert_eq(rc, -EPROTO, "rc %d: %s", rc, err);
 	cr_assert_null(st4);
-	cr_assert_not_null(strstr(err, "schema version 4"), "%s", err);
-	cr_assert_not_null(strstr(err, "newest 3"), "%s", err);
+	snprintf(want, sizeof(want), "schema version %d", future);
+	cr_assert_not_null(strstr(err, want), "%s", err);
+	snprintf(want, sizeof(want), "newest %d", future - 1);
+	cr_assert_not_null(strstr(err, want), "%s", err);
 
 	db = raw_open_at(v4);
 	sqlite3_stmt *s;
 	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	cr_assert_eq(sqlite3_column_int(s, 0), 4, "a refused database was changed");
+	cr_assert_eq(sqlite3_column_int(s, 0), future, "a refused database was changed");
 	sqlite3_finalize(s);
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master "
 					    "WHERE name = 'fence_requests'",
