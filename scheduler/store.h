@@ -284,9 +284,10 @@ struct store_ckpt {
 /*
  * Store data (size bytes, hashing to hash) as the checkpoint of run
  * run_id's task, in one transaction, only if: the run exists, carries
- * token, is active (dispatched, running or fencing) on node, token is its
- * task's last_token, and the stored checkpoint is not a newer version of
- * the same run (seq).  The same content again (same run, seq and hash) is
+ * token, is active (dispatched, running or fencing) on node, no run of
+ * the task has been dispatched with a newer token (a pending run queued
+ * behind it may hold one: it has not run), and the stored checkpoint is
+ * not a newer version of the same run (seq).  The same content again (same run, seq and hash) is
  * 0.  Otherwise -ESTALE with the reason in why (may be NULL), and a
  * "checkpoint_stale" event is recorded.  -ENOENT: no such run.
  */

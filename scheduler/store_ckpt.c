@@ -3,8 +3,12 @@
  * "checkpoints", schema/sched-004-checkpoints.sql).
  *
  * A checkpoint is accepted only from the run that holds the task's
- * current token while it is active on the node that ships it; the check
- * and the write are one BEGIN IMMEDIATE transaction, so a run that lost
+ * current token while it is active on the node that ships it.  The
+ * current token is the newest one any run of the task went out with
+ * (dispatched): a run queued behind the active one (overlap = queue, a
+ * trigger's follow-up) already holds a newer token in tasks.last_token,
+ * but it has not run, and the active run's checkpoints must still count.
+ * The check and the write are one BEGIN IMMEDIATE transaction, so a run that lost
  * its token (fenced, replaced by a retry) can never overwrite the newer
  * run's checkpoint, whatever the order its datagrams arrive in.
  *
@@ -23,7 +27,8 @@
 #include "store_int.h"
 
 enum cq_id {
-	CQ_RUN,     /* ?1 run_id -> task_id, token, state, node, last_token, task name */
+	CQ_RUN,     /* ?1 run_id -> task_id, token, state, node, task name */
+	CQ_NEWER,   /* ?1 task_id, ?2 token -> run_id, token of a run dispatched with a newer one */
 	CQ_CUR,     /* ?1 task_id -> run_id, seq, hash */
 	CQ_UPSERT,  /* ?1 task_id, ?2 token, ?3 run_id, ?4 seq, ?5 size, ?6 hash, ?7 data, ?8 now */
 	CQ_GET,     /* ?1 task name -> name, token, run_id, seq, size, hash, updated_ms, data */
@@ -32,8 +37,12 @@ enum cq_id {
 };
 
 static const char *const ckpt_sql[CQ__COUNT] = {
-	[CQ_RUN] = "SELECT r.task_id, r.token, r.state, r.node, t.last_token, t.name "
+	[CQ_RUN] = "SELECT r.task_id, r.token, r.state, r.node, t.name "
 		   "FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.run_id = ?1",
+	/* token > 0 lets the planner use runs_token; a run sent back to
+	 * pending (REJECT) has dispatched_ms 0 again. */
+	[CQ_NEWER] = "SELECT run_id, token FROM runs WHERE task_id = ?1 AND token > 0 "
+		     "AND token > ?2 AND dispatched_ms > 0 ORDER BY token DESC LIMIT 1",
 	[CQ_CUR] = "SELECT run_id, seq, hash FROM checkpoints WHERE task_id = ?1",
 	[CQ_UPSERT] =
 		"INSERT INTO checkpoints (task_id, token, run_id, seq, size, hash, data, updated_ms) "
@@ -81,7 +90,7 @@ static void cq_end(struct cq *q)
 
 struct ckpt_run {
 	int64_t task_id;
-	uint64_t token, last_token;
+	uint64_t token;
 	char state[16];
 	char node[STORE_NODE_MAX + 1];
 	char task[TASK_NAME_MAX + 1];
@@ -104,8 +113,7 @@ static int read_run(struct cq *q, uint64_t run_id, struct ckpt_run *out)
 	out->token = (uint64_t)sqlite3_column_int64(s, 1);
 	store__col_text(s, 2, out->state, sizeof(out->state), false);
 	store__col_text(s, 3, out->node, sizeof(out->node), false);
-	out->last_token = (uint64_t)sqlite3_column_int64(s, 4);
-	store__col_text(s, 5, out->task, sizeof(out->task), false);
+	store__col_text(s, 4, out->task, sizeof(out->task), false);
 	sqlite3_reset(s);
 	return 1;
 }
@@ -124,11 +132,6 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 			 (unsigned long long)token, (unsigned long long)r->token);
 		return 0;
 	}
-	if (r->last_token != token) {
-		snprintf(why, len, "token %llu is not the task's current token %llu",
-			 (unsigned long long)token, (unsigned long long)r->last_token);
-		return 0;
-	}
 	if (strcmp(r->state, "dispatched") != 0 && strcmp(r->state, "running") != 0 &&
 	    strcmp(r->state, "fencing") != 0) {
 		snprintf(why, len, "the run is %s, no longer active", r->state);
@@ -139,11 +142,33 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 			 node);
 		return 0;
 	}
+	/* The current token: no run of the task went out with a newer one.
+	 * (A run queued behind this one holds a newer token but has not run;
+	 * the unique index already keeps a second run from being active, this
+	 * is the second wall.) */
 	int ret = 0;
-	sqlite3_stmt *s = cq(q, CQ_CUR, &ret);
+	sqlite3_stmt *s = cq(q, CQ_NEWER, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, r->task_id);
+	rc |= sqlite3_bind_int64(s, 2, (sqlite3_int64)token);
+	if (rc)
+		return store__err(q->st, rc, "bind checkpoint newer");
+	ret = store__row(q->st, s, "checkpoint newer");
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		snprintf(why, len, "token %llu is not the task's current token: run %llu went out "
+			 "with token %llu", (unsigned long long)token,
+			 (unsigned long long)sqlite3_column_int64(s, 0),
+			 (unsigned long long)sqlite3_column_int64(s, 1));
+		sqlite3_reset(s);
+		return 0;
+	}
+	s = cq(q, CQ_CUR, &ret);
+	if (!s)
+		return ret;
+	rc = sqlite3_bind_int64(s, 1, r->task_id);
 	if (rc)
 		return store__err(q->st, rc, "bind checkpoint current");
 	ret = store__row(q->st, s, "checkpoint current");

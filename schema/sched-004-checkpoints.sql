@@ -2,8 +2,9 @@
 -- (issue 5, "Checkpoints and resume"; docs/operations.md "Checkpoints").
 --
 -- At most one checkpoint per task: the last one a run of the task shipped
--- while its token was the task's current token (tasks.last_token) and the
--- run was active on the node that shipped it.  The next run of the task
+-- while its token was the task's current token (no run of the task had
+-- gone out with a newer one) and the run was active on the node that
+-- shipped it.  The next run of the task
 -- starts with it.  Only scheduler/store_ckpt.c writes this table.
 --
 -- seq: the shipping run's version of its content (it grows within a run),

@@ -80,12 +80,19 @@ static void put_task(const char *name)
 }
 
 /* A run of task dispatched to node and running there. */
-static struct store_run_created running(const char *task, const char *node)
+static struct store_run_created pending(const char *task)
 {
 	struct store_run_new rn = {.task = task, .reason = REASON_MANUAL, .scheduled_for = NOW_S,
-				   .attempt = 1, .overlap = OVERLAP_SKIP, .now_ms = NOW_MS};
+				   .attempt = 1, .overlap = OVERLAP_QUEUE, .now_ms = NOW_MS};
 	struct store_run_created c;
 	cr_assert_eq(store_run_create(st, &rn, &c), 0);
+	cr_assert_eq(c.state, RUN_PENDING);
+	return c;
+}
+
+static struct store_run_created running(const char *task, const char *node)
+{
+	struct store_run_created c = pending(task);
 	cr_assert_eq(store_run_assign(st, c.run_id, node, NOW_MS + 1), 0);
 	cr_assert_eq(store_run_started(st, c.run_id, c.token, node, NOW_MS + 2), 0);
 	return c;
@@ -191,7 +198,7 @@ Test(ckpt, stale_token_refused_and_recorded)
 	cr_assert_eq(put(&next, old.token, "w2", 9, "forged", why, sizeof(why)), -ESTALE);
 	cr_assert(strstr(why, "not the run's token"), "%s", why);
 	cr_assert_eq(put(&old, old.token, "w1", 9, "zombie", why, sizeof(why)), -ESTALE);
-	cr_assert(strstr(why, "current token"), "%s", why);
+	cr_assert(strstr(why, "no longer active"), "%s", why);
 	/* Another node than the run's. */
 	cr_assert_eq(put(&next, next.token, "w1", 2, "wrong node", why, sizeof(why)), -ESTALE);
 	cr_assert(strstr(why, "not on w1"), "%s", why);
@@ -199,6 +206,29 @@ Test(ckpt, stale_token_refused_and_recorded)
 	cr_assert_eq(events("checkpoint_stale"), 4);
 	cr_assert_eq(store_ckpt_put(st, 999, 1, "w1", 1, "x", 1, (uint8_t[16]){0}, NOW_MS, NULL, 0),
 		     -ENOENT);
+}
+
+/* overlap = queue: the run waiting behind the active one already holds
+ * a newer token (tasks.last_token), but it has not run: the active run's
+ * checkpoints still count, up to its end; then the queued run's do, and
+ * the finished run's no longer. */
+Test(ckpt, queued_run_does_not_make_the_active_one_stale)
+{
+	put_task("a");
+	struct store_run_created act = running("a", "w1");
+	struct store_run_created queued = pending("a");
+	cr_assert_gt(queued.token, act.token);
+	struct store_task_state ts;
+	cr_assert_eq(store_task_state(st, "a", &ts), 0);
+	cr_assert_eq(ts.last_token, queued.token);
+	cr_assert_eq(put(&act, act.token, "w1", 1, "active, queued behind", NULL, 0), 0);
+	want_stored("a", "active, queued behind", act.run_id);
+	end(&act, "w1", RUN_SUCCEEDED);
+	cr_assert_eq(store_run_assign(st, queued.run_id, "w2", NOW_MS + 60), 0);
+	char why[256];
+	cr_assert_eq(put(&queued, queued.token, "w2", 1, "the queued run", NULL, 0), 0);
+	cr_assert_eq(put(&act, act.token, "w1", 2, "too late", why, sizeof(why)), -ESTALE);
+	want_stored("a", "the queued run", queued.run_id);
 }
 
 Test(ckpt, one_per_task_and_empty_checkpoints)
