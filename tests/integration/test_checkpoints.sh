@@ -19,7 +19,10 @@
 #      `checkpoint --out`, and to the next run on another worker;
 #  (e) caps: over worker.checkpoint_max it is not shipped, over
 #      scheduler.checkpoint_max it is refused; the run's error says so and
-#      the stored checkpoint is unchanged.
+#      the stored checkpoint is unchanged;
+#  (f) overlap = queue: a run queued behind the running one holds a newer
+#      token, yet the running run's checkpoints (its final one too) are
+#      stored, and the queued run starts with them.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -62,12 +65,15 @@ chmod +x "$T/ck.sh" "$T/bin.sh"
 export CK_DIR="$T"
 
 task() { # NAME COMMAND [KEY=VALUE...]
-	local name=$1 cmd=$2
+	local name=$1 cmd=$2 overlap=skip
 	shift 2
+	for kv in "$@"; do [ "${kv%%=*}" = overlap ] && overlap=${kv#*=}; done
 	{
-		printf '[task %s]\ncommand = %s\nschedule = @yearly\noverlap = skip\ncatch_up = none\n' \
-			"$name" "$cmd"
-		for kv in "$@"; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"; done
+		printf '[task %s]\ncommand = %s\nschedule = @yearly\noverlap = %s\ncatch_up = none\n' \
+			"$name" "$cmd" "$overlap"
+		for kv in "$@"; do
+			[ "${kv%%=*}" = overlap ] || printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+		done
 		echo
 	} >>"$T/tasks/t.conf"
 }
@@ -77,6 +83,7 @@ task s "$T/ck.sh s 1000 0.3" retries=1 retry_backoff=1s
 task big "$T/bin.sh big 20480"
 task huge "$T/bin.sh huge 102400"
 task mid "$T/bin.sh mid 40960"
+task q "$T/ck.sh q 8 0.25" overlap=queue
 
 start_schedd --fence-hook "$T/hook" --set scheduler.fence_backoff_max=2s \
 	--set scheduler.checkpoint_max=32KiB
@@ -203,3 +210,16 @@ field "$rm_" error | grep -q "checkpoint refused by the scheduler: over schedule
 	fail "mid's error does not say the scheduler refused it: $(field "$rm_" error)"
 ck mid "not j['stored'] and j['counters']['refused_too_big'] == 1 and any(e['kind'] == 'checkpoint_too_big' and e['run_id'] == $rm_ for e in j['events'])"
 pass "(e) over worker.checkpoint_max: not shipped; over scheduler.checkpoint_max: refused; both in the run's error"
+
+# ---- (f) a queued run's newer token does not make the running run stale -------
+rq1=$(trigger q) || fail "run q"
+wait_for 10 "q running" run_in "$rq1" running
+rq2=$(trigger q) || fail "queue a second run of q"
+run_in "$rq2" pending || fail "the second run of q is not queued: $(field "$rq2" state)"
+[ "$(field "$rq2" token)" -gt "$(field "$rq1" token)" ] || fail "the queued run's token is not newer"
+finished "$rq1"
+wait_for 20 "the queued run ended" run_in "$rq2" succeeded failed
+[ "$(seen_of q "$rq2")" = 8 ] || fail "queued run $rq2 did not start with the 8 lines of run $rq1: $(cat "$T/q.seen")"
+! grep -q "checkpoint of run $rq1 .* refused" "$T/schedd.log" || fail "run $rq1's checkpoint was refused"
+ck q "j['run_id'] == $rq2 and j['text'].count('step ') == 16"
+pass "(f) overlap=queue: run $rq1's checkpoints stored while $rq2 waited with a newer token; $rq2 resumed from 8 lines"
