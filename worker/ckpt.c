@@ -64,6 +64,7 @@ struct agent_ckpt {
 	uint32_t up_total, up_nchunks, up_nacked;
 	uint8_t *up_data, *up_acked;
 	int64_t up_next, up_backoff;
+	int64_t up_progress;      /* last answer to it, or when the scheduler was last silent */
 	/* Download before the start (down: yes). */
 	bool down;
 	uint8_t down_hash[WIRE_CKPT_HASH];
@@ -424,7 +425,7 @@ static void up_start(struct agent *a, struct agent_run *r, uint8_t *data, size_t
 	if (!c->up_acked)
 		fatalx("out of memory");
 	c->up_backoff = UP_BACKOFF_MIN;
-	c->up_next = clock_mono_ms() + c->up_backoff;
+	c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
 	log_debug("run %llu of %s: shipping its checkpoint (%zu bytes, version %llu)",
 		  (unsigned long long)r->w.run_id, r->w.task, size, (unsigned long long)c->up_seq);
 	send_window(a, r, c);
@@ -519,6 +520,27 @@ static const char *verdict_text(uint8_t status)
 	}
 }
 
+/* The upload in flight is over (why: NULL if stored, else what became of
+ * it): this content is not shipped again; a held ENDED goes now, with why
+ * added to the run's error. */
+static void up_settled(struct agent *a, struct agent_run *r, const char *why)
+{
+	struct agent_ckpt *c = r->ckpt;
+	memcpy(c->last_hash, c->up_hash, WIRE_CKPT_HASH);
+	c->have_last = true;
+	bool hold = c->hold_end;
+	c->hold_end = false;
+	up_free(c);
+	if (!hold || r->w.phase != WRUN_ENDED)
+		return;
+	if (why) {
+		size_t n = strlen(r->w.error);
+		snprintf(r->w.error + n, sizeof(r->w.error) - n, "%scheckpoint %s", n ? "; " : "",
+			 why);
+	}
+	agent_send_ended(a, r);
+}
+
 void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 {
 	const struct wire_ckpt_ack *k = &nm->msg.u.ckpt_ack;
@@ -542,7 +564,7 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 		c->up_nacked++;
 		/* Progress: resend what is missing a short while from now. */
 		c->up_backoff = UP_BACKOFF_MIN;
-		c->up_next = clock_mono_ms() + c->up_backoff;
+		c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
 		/* The window slides: send the next chunk not yet sent. */
 		uint32_t next = idx + UP_WINDOW;
 		if (next < c->up_nchunks && !c->up_acked[next])
@@ -557,20 +579,7 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 	else
 		log_warnx("run %llu of %s: checkpoint (%u bytes) %s", (unsigned long long)r->w.run_id,
 			  r->w.task, c->up_total, verdict_text(k->status));
-	/* Either way this content is settled: not shipped again. */
-	memcpy(c->last_hash, c->up_hash, WIRE_CKPT_HASH);
-	c->have_last = true;
-	bool hold = c->hold_end;
-	c->hold_end = false;
-	up_free(c);
-	if (hold && r->w.phase == WRUN_ENDED) {
-		if (k->status != CKPT_STORED) {
-			size_t n = strlen(r->w.error);
-			snprintf(r->w.error + n, sizeof(r->w.error) - n, "%scheckpoint %s",
-				 n ? "; " : "", verdict_text(k->status));
-		}
-		agent_send_ended(a, r);
-	}
+	up_settled(a, r, k->status == CKPT_STORED ? NULL : verdict_text(k->status));
 }
 
 void agent_ckpt_tick(struct agent *a)
@@ -591,6 +600,18 @@ void agent_ckpt_tick(struct agent *a)
 			}
 			if (now >= c->down_next)
 				ask_missing(a, r, c);
+		}
+		/* A final upload holds the run's ENDED: while the scheduler
+		 * answers us (welcomed) but not this upload, give up after a
+		 * while rather than never report the end. */
+		if (c->up && !a->welcomed)
+			c->up_progress = now;
+		if (c->up && c->hold_end && now - c->up_progress > stall) {
+			log_warnx("run %llu of %s: the scheduler did not answer its final checkpoint; "
+				  "reporting the end without it", (unsigned long long)r->w.run_id,
+				  r->w.task);
+			up_settled(a, r, "not acknowledged by the scheduler");
+			continue;
 		}
 		if (c->up && now >= c->up_next) {
 			/* Every chunk is in but no verdict came: the scheduler lost
