@@ -25,8 +25,8 @@
 #include "sched.h"
 
 #define SHOW_TEXT_MAX 4096
-#define EVENTS_SCAN 500       /* recent events looked through */
-#define EVENTS_SHOWN 10       /* checkpoint events of the task shown */
+#define EVENTS_SCAN   500 /* recent events looked through */
+#define EVENTS_SHOWN  10  /* checkpoint events of the task shown */
 
 struct ev_list {
 	const char *task;
@@ -64,7 +64,8 @@ static void put_events(struct sched *s, const char *task, bool json, struct strb
 			ctl_json_time(out, e->at_ms);
 			strbuf_puts(out, ", \"kind\": ");
 			strbuf_json_str(out, e->kind);
-			strbuf_printf(out, ", \"run_id\": %llu, \"node\": ", (unsigned long long)e->run_id);
+			strbuf_printf(out, ", \"run_id\": %llu, \"node\": ",
+				      (unsigned long long)e->run_id);
 			strbuf_json_str(out, e->node);
 			strbuf_puts(out, ", \"message\": ");
 			strbuf_json_str(out, e->message);
@@ -91,7 +92,10 @@ static bool is_text(const uint8_t *p, size_t n)
 			i++;
 			continue;
 		}
-		size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		size_t len = (c & 0xe0) == 0xc0	  ? 2
+			     : (c & 0xf0) == 0xe0 ? 3
+			     : (c & 0xf8) == 0xf0 ? 4
+						  : 0;
 		if (!len || c == 0xc0 || c == 0xc1 || i + len > n)
 			return false;
 		for (size_t k = 1; k < len; k++)
@@ -115,16 +119,18 @@ static void put_counters(struct sched *s, struct strbuf *out, bool json)
 	if (json)
 		strbuf_printf(out,
 			      ", \"counters\": {\"stored\": %llu, \"refused_stale\": %llu, "
-			      "\"refused_too_big\": %llu, \"refused_bad\": %llu, \"chunks_served\": %llu}",
+			      "\"refused_too_big\": %llu, \"refused_bad\": %llu, "
+			      "\"chunks_served\": %llu}",
 			      (unsigned long long)c.stored, (unsigned long long)c.stale,
 			      (unsigned long long)c.too_big, (unsigned long long)c.bad,
 			      (unsigned long long)c.served);
 	else
-		strbuf_printf(out,
-			      "(since schedd started: %llu stored, %llu refused as stale, %llu too big, "
-			      "%llu bad)\n",
-			      (unsigned long long)c.stored, (unsigned long long)c.stale,
-			      (unsigned long long)c.too_big, (unsigned long long)c.bad);
+		strbuf_printf(
+			out,
+			"(since schedd started: %llu stored, %llu refused as stale, %llu too big, "
+			"%llu bad)\n",
+			(unsigned long long)c.stored, (unsigned long long)c.stale,
+			(unsigned long long)c.too_big, (unsigned long long)c.bad);
 }
 
 static int show(struct sched *s, const char *task, bool json, bool raw, struct strbuf *out)
@@ -165,11 +171,12 @@ static int show(struct sched *s, const char *task, bool json, bool raw, struct s
 	if (json) {
 		strbuf_puts(out, "{\"task\": ");
 		strbuf_json_str(out, task);
-		strbuf_printf(out,
-			      ", \"stored\": true, \"size\": %u, \"token\": %llu, \"run_id\": %llu, "
-			      "\"version\": %llu, \"updated\": ",
-			      m.size, (unsigned long long)m.token, (unsigned long long)m.run_id,
-			      (unsigned long long)m.seq);
+		strbuf_printf(
+			out,
+			", \"stored\": true, \"size\": %u, \"token\": %llu, \"run_id\": %llu, "
+			"\"version\": %llu, \"updated\": ",
+			m.size, (unsigned long long)m.token, (unsigned long long)m.run_id,
+			(unsigned long long)m.seq);
 		ctl_json_time(out, m.updated_ms);
 		strbuf_printf(out, ", \"hash\": \"%s\", \"text\": ", h);
 		if (text) {
@@ -191,8 +198,8 @@ static int show(struct sched *s, const char *task, bool json, bool raw, struct s
 		strbuf_printf(out,
 			      "task     %s\nsize     %u bytes\ntoken    %llu\nrun      %llu\n"
 			      "version  %llu\nupdated  %s\nhash     %s (BLAKE2b-128)\n",
-			      task, m.size, (unsigned long long)m.token, (unsigned long long)m.run_id,
-			      (unsigned long long)m.seq, when, h);
+			      task, m.size, (unsigned long long)m.token,
+			      (unsigned long long)m.run_id, (unsigned long long)m.seq, when, h);
 		if (text) {
 			strbuf_puts(out, "content:\n");
 			strbuf_putn(out, data, m.size);
@@ -216,7 +223,8 @@ static int clear(struct sched *s, const char *task, bool json, struct strbuf *ou
 	int rc = store_ckpt_clear(s->store, task, "operator", clock_wall_ms());
 	sched_ckpt_forget_task(s, task);
 	if (rc == -EALREADY)
-		return ctl_result(out, json, 0, extra, "%s has no checkpoint; nothing to clear", task);
+		return ctl_result(out, json, 0, extra, "%s has no checkpoint; nothing to clear",
+				  task);
 	if (rc == -ENOENT)
 		return ctl_result(out, json, 1, extra, "no task named %s", task);
 	if (rc < 0)
@@ -239,8 +247,9 @@ int ctl_cmd_checkpoint(struct sched *s, const struct ctl_args *a, struct strbuf 
 		} else if (!task && a->argv[i][0] != '-') {
 			task = a->argv[i];
 		} else {
-			strbuf_printf(out, "checkpoint: unexpected argument '%s'\n"
-					   "usage: schedctl checkpoint TASK [--clear | --out FILE]\n",
+			strbuf_printf(out,
+				      "checkpoint: unexpected argument '%s'\n"
+				      "usage: schedctl checkpoint TASK [--clear | --out FILE]\n",
 				      a->argv[i]);
 			return 2;
 		}

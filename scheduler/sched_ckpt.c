@@ -31,8 +31,8 @@
 #include "log.h"
 #include "sched.h"
 
-#define ASM_MAX 32            /* uploads assembled at once */
-#define ASM_IDLE_MS 120000    /* a verdict or a stalled upload is forgotten after */
+#define ASM_MAX	    32	   /* uploads assembled at once */
+#define ASM_IDLE_MS 120000 /* a verdict or a stalled upload is forgotten after */
 
 struct ckpt_asm {
 	bool used;
@@ -40,10 +40,10 @@ struct ckpt_asm {
 	uint8_t hash[WIRE_CKPT_HASH];
 	uint32_t total, nchunks, ngot;
 	char node[WIRE_NAME_MAX + 1];
-	uint8_t *got;            /* per chunk: 1 once received */
-	uint8_t *data;           /* total bytes (NULL once there is a verdict) */
-	uint8_t verdict;         /* 0 while assembling, else enum wire_ckpt_status */
-	int64_t touched;         /* monotonic ms */
+	uint8_t *got;	 /* per chunk: 1 once received */
+	uint8_t *data;	 /* total bytes (NULL once there is a verdict) */
+	uint8_t verdict; /* 0 while assembling, else enum wire_ckpt_status */
+	int64_t touched; /* monotonic ms */
 };
 
 struct sched_ckpt {
@@ -111,8 +111,10 @@ void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct
 	if (rc == -ENOENT)
 		return;
 	if (rc < 0) {
-		log_errorx("run %llu of %s: cannot read the task's checkpoint (%s); the run is sent "
-			   "without it", (unsigned long long)r->run_id, r->task, strerror(-rc));
+		log_errorx(
+			"run %llu of %s: cannot read the task's checkpoint (%s); the run is sent "
+			"without it",
+			(unsigned long long)r->run_id, r->task, strerror(-rc));
 		return;
 	}
 	d->ckpt = 1;
@@ -233,7 +235,8 @@ static void asm_complete(struct sched *s, struct ckpt_asm *x)
 	sched_ckpt_hash(x->data, x->total, h);
 	if (memcmp(h, x->hash, WIRE_CKPT_HASH) != 0) {
 		log_warnx("checkpoint of run %llu from %s: its %u bytes do not match its hash; "
-			  "refused", (unsigned long long)x->run_id, x->node, x->total);
+			  "refused",
+			  (unsigned long long)x->run_id, x->node, x->total);
 		s->ckpt->n.bad++;
 		asm_verdict(x, CKPT_BAD);
 		return;
@@ -269,8 +272,8 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 	struct sched_ckpt *c = s->ckpt;
 	if (!chunk_fits(k->total, k->offset, k->len)) {
 		log_debug("CKPT_PUT of run %llu from %s: chunk at %u (%u bytes) does not fit a "
-			  "checkpoint of %u bytes; dropped", (unsigned long long)k->run_id, w->name,
-			  k->offset, k->len, k->total);
+			  "checkpoint of %u bytes; dropped",
+			  (unsigned long long)k->run_id, w->name, k->offset, k->len, k->total);
 		return;
 	}
 	struct ckpt_asm *x = asm_find(c, k);
@@ -289,20 +292,24 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 		early_refusal(s, w, k, why, sizeof(why));
 		if (why[0]) {
 			log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
-				  (unsigned long long)k->run_id, w->name, (unsigned long long)k->token,
-				  why);
-			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task,
-				    k->run_id, w->name, "checkpoint of %u bytes (token %llu) refused: %s",
+				  (unsigned long long)k->run_id, w->name,
+				  (unsigned long long)k->token, why);
+			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task, k->run_id,
+				    w->name, "checkpoint of %u bytes (token %llu) refused: %s",
 				    k->total, (unsigned long long)k->token, why);
 			c->n.stale++;
 			x->verdict = CKPT_STALE;
 		} else if (k->total > s->opt.checkpoint_max) {
-			log_warnx("checkpoint of run %llu from %s: %u bytes, over scheduler.checkpoint_max "
-				  "(%lld); refused", (unsigned long long)k->run_id, w->name, k->total,
+			log_warnx("checkpoint of run %llu from %s: %u bytes, over "
+				  "scheduler.checkpoint_max "
+				  "(%lld); refused",
+				  (unsigned long long)k->run_id, w->name, k->total,
 				  (long long)s->opt.checkpoint_max);
 			store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
-				    k->run_id, w->name, "checkpoint of %u bytes over checkpoint_max %lld; "
-				    "not stored", k->total, (long long)s->opt.checkpoint_max);
+				    k->run_id, w->name,
+				    "checkpoint of %u bytes over checkpoint_max %lld; "
+				    "not stored",
+				    k->total, (long long)s->opt.checkpoint_max);
 			c->n.too_big++;
 			x->verdict = CKPT_TOO_BIG;
 		} else {
@@ -345,7 +352,8 @@ static const struct store_ckpt *served(struct sched *s, const char *task, const 
 		int rc = store_ckpt_get(s->store, task, &c->cache_meta, &d);
 		if (rc < 0) {
 			if (rc != -ENOENT)
-				log_warnx("checkpoint of %s: cannot read it: %s", task, strerror(-rc));
+				log_warnx("checkpoint of %s: cannot read it: %s", task,
+					  strerror(-rc));
 			return NULL;
 		}
 		c->cache_data = d;
@@ -366,8 +374,8 @@ void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net
 	if (!r || r->token != k->token || r->state != RUN_DISPATCHED ||
 	    strcmp(r->node, w->name) != 0) {
 		log_debug("checkpoint wanted by %s for run %llu (token %llu): not a run dispatched "
-			  "to it with that token; ignored", w->name, (unsigned long long)k->run_id,
-			  (unsigned long long)k->token);
+			  "to it with that token; ignored",
+			  w->name, (unsigned long long)k->run_id, (unsigned long long)k->token);
 		return;
 	}
 	const void *data = NULL;
@@ -379,8 +387,9 @@ void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net
 	memcpy(c->hash, k->hash, WIRE_CKPT_HASH);
 	c->offset = k->offset;
 	if (!m) {
-		log_info("run %llu of %s: the checkpoint it was dispatched with is no longer stored",
-			 (unsigned long long)r->run_id, r->task);
+		log_info(
+			"run %llu of %s: the checkpoint it was dispatched with is no longer stored",
+			(unsigned long long)r->run_id, r->task);
 		c->total = 0;
 		send_ack(s, &nm->from, c, CKPT_GONE);
 		return;

@@ -27,12 +27,12 @@
 #include "store_int.h"
 
 enum cq_id {
-	CQ_RUN,     /* ?1 run_id -> task_id, token, state, node, task name */
-	CQ_NEWER,   /* ?1 task_id, ?2 token -> run_id, token of a run dispatched with a newer one */
-	CQ_CUR,     /* ?1 task_id -> run_id, seq, hash */
-	CQ_UPSERT,  /* ?1 task_id, ?2 token, ?3 run_id, ?4 seq, ?5 size, ?6 hash, ?7 data, ?8 now */
-	CQ_GET,     /* ?1 task name -> name, token, run_id, seq, size, hash, updated_ms, data */
-	CQ_DELETE,  /* ?1 task_id */
+	CQ_RUN,	   /* ?1 run_id -> task_id, token, state, node, task name */
+	CQ_NEWER,  /* ?1 task_id, ?2 token -> run_id, token of a run dispatched with a newer one */
+	CQ_CUR,	   /* ?1 task_id -> run_id, seq, hash */
+	CQ_UPSERT, /* ?1 task_id, ?2 token, ?3 run_id, ?4 seq, ?5 size, ?6 hash, ?7 data, ?8 now */
+	CQ_GET,	   /* ?1 task name -> name, token, run_id, seq, size, hash, updated_ms, data */
+	CQ_DELETE, /* ?1 task_id */
 	CQ__COUNT
 };
 
@@ -44,12 +44,12 @@ static const char *const ckpt_sql[CQ__COUNT] = {
 	[CQ_NEWER] = "SELECT run_id, token FROM runs WHERE task_id = ?1 AND token > 0 "
 		     "AND token > ?2 AND dispatched_ms > 0 ORDER BY token DESC LIMIT 1",
 	[CQ_CUR] = "SELECT run_id, seq, hash FROM checkpoints WHERE task_id = ?1",
-	[CQ_UPSERT] =
-		"INSERT INTO checkpoints (task_id, token, run_id, seq, size, hash, data, updated_ms) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (task_id) DO UPDATE SET "
-		"token = excluded.token, run_id = excluded.run_id, seq = excluded.seq, "
-		"size = excluded.size, hash = excluded.hash, data = excluded.data, "
-		"updated_ms = excluded.updated_ms",
+	[CQ_UPSERT] = "INSERT INTO checkpoints (task_id, token, run_id, seq, size, hash, data, "
+		      "updated_ms) "
+		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (task_id) DO UPDATE SET "
+		      "token = excluded.token, run_id = excluded.run_id, seq = excluded.seq, "
+		      "size = excluded.size, hash = excluded.hash, data = excluded.data, "
+		      "updated_ms = excluded.updated_ms",
 	[CQ_GET] = "SELECT t.name, c.token, c.run_id, c.seq, c.size, c.hash, c.updated_ms, c.data "
 		   "FROM checkpoints c JOIN tasks t ON t.id = c.task_id WHERE t.name = ?1",
 	[CQ_DELETE] = "DELETE FROM checkpoints WHERE task_id = ?1",
@@ -158,9 +158,10 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 	if (ret < 0)
 		return ret;
 	if (ret == 1) {
-		snprintf(why, len, "token %llu is not the task's current token: run %llu went out "
-			 "with token %llu", (unsigned long long)token,
-			 (unsigned long long)sqlite3_column_int64(s, 0),
+		snprintf(why, len,
+			 "token %llu is not the task's current token: run %llu went out "
+			 "with token %llu",
+			 (unsigned long long)token, (unsigned long long)sqlite3_column_int64(s, 0),
 			 (unsigned long long)sqlite3_column_int64(s, 1));
 		sqlite3_reset(s);
 		return 0;
@@ -183,14 +184,16 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 	if (cur_run == run_id && cur_seq == seq && hash_eq)
 		*same = true;
 	else if (cur_run == run_id && cur_seq >= seq)
-		snprintf(why, len, "version %llu of the run's checkpoint is stored already, newer "
-			 "than %llu", (unsigned long long)cur_seq, (unsigned long long)seq);
+		snprintf(why, len,
+			 "version %llu of the run's checkpoint is stored already, newer "
+			 "than %llu",
+			 (unsigned long long)cur_seq, (unsigned long long)seq);
 	return 0;
 }
 
 int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char *node,
-		   uint64_t seq, const void *data, size_t size,
-		   const uint8_t hash[STORE_CKPT_HASH], int64_t now_ms, char *why, size_t whylen)
+		   uint64_t seq, const void *data, size_t size, const uint8_t hash[STORE_CKPT_HASH],
+		   int64_t now_ms, char *why, size_t whylen)
 {
 	struct cq q = {.st = st};
 	struct ckpt_run r;
@@ -219,8 +222,9 @@ int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char
 		return 0;
 	}
 	if (reason[0]) {
-		snprintf(msg, sizeof(msg), "checkpoint of %zu bytes from %s (token %llu) refused: %s",
-			 size, node, (unsigned long long)token, reason);
+		snprintf(msg, sizeof(msg),
+			 "checkpoint of %zu bytes from %s (token %llu) refused: %s", size, node,
+			 (unsigned long long)token, reason);
 		ret = store__event_add(st, now_ms, "checkpoint_stale", r.task, run_id, node, msg);
 		if (ret == 0)
 			ret = store__commit(st);

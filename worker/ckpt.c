@@ -38,12 +38,12 @@
 #include "clock.h"
 #include "log.h"
 
-#define UP_WINDOW 16          /* chunks in flight per upload */
-#define DOWN_WINDOW 16        /* chunks asked for at once */
-#define DOWN_ASK_MS 300
+#define UP_WINDOW      16 /* chunks in flight per upload */
+#define DOWN_WINDOW    16 /* chunks asked for at once */
+#define DOWN_ASK_MS    300
 #define UP_BACKOFF_MIN 250
 #define UP_BACKOFF_MAX 4000
-#define DOWN_TRIES_MAX 3      /* fetched wholes that do not match before giving up */
+#define DOWN_TRIES_MAX 3 /* fetched wholes that do not match before giving up */
 
 struct agent_ckpt {
 	/* The content the file is known to hold: shipped or started with. */
@@ -54,24 +54,24 @@ struct agent_ckpt {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	off_t over_logged;        /* size last logged as over the cap */
-	uint64_t seq;             /* last version shipped */
+	off_t over_logged; /* size last logged as over the cap */
+	uint64_t seq;	   /* last version shipped */
 	/* Upload in flight (up: yes). */
 	bool up;
-	bool hold_end;            /* ENDED waits for its verdict */
+	bool hold_end; /* ENDED waits for its verdict */
 	uint64_t up_seq;
 	uint8_t up_hash[WIRE_CKPT_HASH];
 	uint32_t up_total, up_nchunks, up_nacked;
 	uint8_t *up_data, *up_acked;
 	int64_t up_next, up_backoff;
-	int64_t up_progress;      /* last answer to it, or when the scheduler was last silent */
+	int64_t up_progress; /* last answer to it, or when the scheduler was last silent */
 	/* Download before the start (down: yes). */
 	bool down;
 	uint8_t down_hash[WIRE_CKPT_HASH];
 	uint32_t down_total, down_nchunks, down_ngot;
 	uint8_t *down_data, *down_got;
 	int64_t down_next, down_progress;
-	int down_tries;           /* wholes that did not match their hash */
+	int down_tries; /* wholes that did not match their hash */
 };
 
 static void up_free(struct agent_ckpt *c)
@@ -140,8 +140,7 @@ static void send_msg(struct agent *a, const struct wire_msg *m)
  * *size; -ENOENT if there is none; -EFBIG (with *size) if it is larger
  * than max; else a negative errno.  *st receives its stat.
  */
-static int read_file(const char *path, size_t max, uint8_t **data, size_t *size,
-		     struct stat *st)
+static int read_file(const char *path, size_t max, uint8_t **data, size_t *size, struct stat *st)
 {
 	*data = NULL;
 	*size = 0;
@@ -284,7 +283,8 @@ int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_d
 		if (size == d->ckpt_size && memcmp(h, d->ckpt_hash, WIRE_CKPT_HASH) == 0) {
 			memcpy(c->last_hash, h, WIRE_CKPT_HASH);
 			c->have_last = true;
-			log_info("run %llu of %s starts with its checkpoint (%u bytes, already here)",
+			log_info("run %llu of %s starts with its checkpoint (%u bytes, already "
+				 "here)",
 				 (unsigned long long)r->w.run_id, r->w.task, d->ckpt_size);
 			return 1;
 		}
@@ -312,8 +312,10 @@ static void down_done(struct agent *a, struct agent_run *r, bool gone)
 	char path[WSTORE_PATH_MAX + 1];
 	int rc = agent_ckpt_path(a, r->w.task, path, sizeof(path));
 	if (rc == 0 && gone) {
-		log_warnx("run %llu of %s: its checkpoint is no longer stored (cleared?); it starts "
-			  "without one", (unsigned long long)r->w.run_id, r->w.task);
+		log_warnx(
+			"run %llu of %s: its checkpoint is no longer stored (cleared?); it starts "
+			"without one",
+			(unsigned long long)r->w.run_id, r->w.task);
 		rc = remove_file(path);
 		c->have_last = false;
 	} else if (rc == 0) {
@@ -360,13 +362,15 @@ void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm)
 	if (memcmp(h, c->down_hash, WIRE_CKPT_HASH) != 0) {
 		if (++c->down_tries >= DOWN_TRIES_MAX) {
 			down_free(c);
-			agent_kill(a, r, RUN_FAILED,
-				   "the checkpoint fetched from the scheduler does not match its hash",
-				   SIGKILL);
+			agent_kill(
+				a, r, RUN_FAILED,
+				"the checkpoint fetched from the scheduler does not match its hash",
+				SIGKILL);
 			return;
 		}
 		log_warnx("run %llu of %s: the fetched checkpoint does not match its hash; "
-			  "fetching it again", (unsigned long long)r->w.run_id, r->w.task);
+			  "fetching it again",
+			  (unsigned long long)r->w.run_id, r->w.task);
 		memset(c->down_got, 0, c->down_nchunks);
 		c->down_ngot = 0;
 		ask_missing(a, r, c);
@@ -451,8 +455,10 @@ static void look(struct agent *a, struct agent_run *r, bool force, char *note, s
 	int rc = read_file(path, (size_t)a->opt.checkpoint_max, &data, &size, &st);
 	if (rc == -EFBIG) {
 		if (note)
-			snprintf(note, len, "checkpoint of %zu bytes over worker.checkpoint_max (%lld); "
-				 "not shipped", size, (long long)a->opt.checkpoint_max);
+			snprintf(note, len,
+				 "checkpoint of %zu bytes over worker.checkpoint_max (%lld); "
+				 "not shipped",
+				 size, (long long)a->opt.checkpoint_max);
 		if (c->over_logged != (off_t)size)
 			log_warnx("run %llu of %s: checkpoint of %zu bytes is over "
 				  "worker.checkpoint_max (%lld); not shipped",
@@ -510,7 +516,8 @@ static const char *verdict_text(uint8_t status)
 	case CKPT_STORED:
 		return "stored";
 	case CKPT_STALE:
-		return "refused by the scheduler: this run no longer holds the task's current token";
+		return "refused by the scheduler: this run no longer holds the task's current "
+		       "token";
 	case CKPT_TOO_BIG:
 		return "refused by the scheduler: over scheduler.checkpoint_max";
 	case CKPT_BAD:
@@ -574,11 +581,12 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 	if (k->status < CKPT_STORED || k->status > CKPT_BAD)
 		return;
 	if (k->status == CKPT_STORED)
-		log_info("run %llu of %s: checkpoint (%u bytes) stored", (unsigned long long)r->w.run_id,
-			 r->w.task, c->up_total);
+		log_info("run %llu of %s: checkpoint (%u bytes) stored",
+			 (unsigned long long)r->w.run_id, r->w.task, c->up_total);
 	else
-		log_warnx("run %llu of %s: checkpoint (%u bytes) %s", (unsigned long long)r->w.run_id,
-			  r->w.task, c->up_total, verdict_text(k->status));
+		log_warnx("run %llu of %s: checkpoint (%u bytes) %s",
+			  (unsigned long long)r->w.run_id, r->w.task, c->up_total,
+			  verdict_text(k->status));
 	up_settled(a, r, k->status == CKPT_STORED ? NULL : verdict_text(k->status));
 }
 
@@ -595,7 +603,8 @@ void agent_ckpt_tick(struct agent *a)
 			if (now - c->down_progress > stall) {
 				down_free(c);
 				agent_kill(a, r, RUN_FAILED,
-					   "could not fetch its checkpoint from the scheduler", SIGKILL);
+					   "could not fetch its checkpoint from the scheduler",
+					   SIGKILL);
 				continue;
 			}
 			if (now >= c->down_next)
@@ -607,9 +616,10 @@ void agent_ckpt_tick(struct agent *a)
 		if (c->up && !a->welcomed)
 			c->up_progress = now;
 		if (c->up && c->hold_end && now - c->up_progress > stall) {
-			log_warnx("run %llu of %s: the scheduler did not answer its final checkpoint; "
-				  "reporting the end without it", (unsigned long long)r->w.run_id,
-				  r->w.task);
+			log_warnx("run %llu of %s: the scheduler did not answer its final "
+				  "checkpoint; "
+				  "reporting the end without it",
+				  (unsigned long long)r->w.run_id, r->w.task);
 			up_settled(a, r, "not acknowledged by the scheduler");
 			continue;
 		}
@@ -622,7 +632,7 @@ void agent_ckpt_tick(struct agent *a)
 			}
 			send_window(a, r, c);
 			c->up_backoff = c->up_backoff * 2 > UP_BACKOFF_MAX ? UP_BACKOFF_MAX
-									  : c->up_backoff * 2;
+									   : c->up_backoff * 2;
 			c->up_next = now + c->up_backoff;
 		}
 	}

@@ -17,7 +17,7 @@
 
 #include "store.h"
 
-#define NOW_S 1700000000LL
+#define NOW_S  1700000000LL
 #define NOW_MS (NOW_S * 1000)
 
 static char dir[64];
@@ -82,8 +82,12 @@ static void put_task(const char *name)
 /* A run of task dispatched to node and running there. */
 static struct store_run_created pending(const char *task)
 {
-	struct store_run_new rn = {.task = task, .reason = REASON_MANUAL, .scheduled_for = NOW_S,
-				   .attempt = 1, .overlap = OVERLAP_QUEUE, .now_ms = NOW_MS};
+	struct store_run_new rn = {.task = task,
+				   .reason = REASON_MANUAL,
+				   .scheduled_for = NOW_S,
+				   .attempt = 1,
+				   .overlap = OVERLAP_QUEUE,
+				   .now_ms = NOW_MS};
 	struct store_run_created c;
 	cr_assert_eq(store_run_create(st, &rn, &c), 0);
 	cr_assert_eq(c.state, RUN_PENDING);
@@ -113,13 +117,13 @@ static void hash_of(const char *s, uint8_t h[STORE_CKPT_HASH])
 		h[i % STORE_CKPT_HASH] ^= (uint8_t)(s[i] + i);
 }
 
-static int put(const struct store_run_created *c, uint64_t token, const char *node,
-	       uint64_t seq, const char *text, char *why, size_t whylen)
+static int put(const struct store_run_created *c, uint64_t token, const char *node, uint64_t seq,
+	       const char *text, char *why, size_t whylen)
 {
 	uint8_t h[STORE_CKPT_HASH];
 	hash_of(text, h);
-	return store_ckpt_put(st, c->run_id, token, node, seq, text, strlen(text), h,
-			      NOW_MS + 10, why, whylen);
+	return store_ckpt_put(st, c->run_id, token, node, seq, text, strlen(text), h, NOW_MS + 10,
+			      why, whylen);
 }
 
 static void want_stored(const char *task, const char *text, uint64_t run_id)
