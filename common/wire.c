@@ -12,6 +12,7 @@
  *    5 DISPATCH   u64 run_id u64 token u32 attempt i64 scheduled_for
  *                 u32 timeout_ms u32 lease_ms u8 reason str task(63)
  *                 str command(900) str node(63) u64 incarnation
+ *                 u8 ckpt u32 ckpt_size 16 bytes ckpt_hash
  *    6 ACCEPT     u64 run_id u64 token
  *    7 REJECT     u64 run_id u64 token u8 code str reason(200)
  *    8 STARTED    u64 run_id u64 token i64 started_at_ms u32 pid
@@ -20,6 +21,11 @@
  *                 str error(200) str log_path(200)
  *   10 ACK        u8 acked_type u64 run_id u64 token
  *   11 CANCEL     u64 run_id u64 token
+ *   12 CKPT_PUT   u64 run_id u64 token u64 seq u32 total 16 bytes hash
+ *                 u32 offset u16 len, len bytes (<= 1024)
+ *   13 CKPT_DATA  same as CKPT_PUT
+ *   14 CKPT_ACK   u64 run_id u64 token u64 seq 16 bytes hash u32 offset
+ *                 u8 status
  *   20 CTL_REQ    u64 req_id u32 page u8 json u8 argc, argc x str
  *                 (argc <= 32, all strings together <= 900 bytes)
  *   30 GOSSIP     u16 len, len bytes (<= 1100, a SWIM payload)
@@ -182,6 +188,16 @@ static size_t get_str(struct wdec *r, char *dst, size_t max)
 	return n;
 }
 
+/* Exactly n bytes into dst (zeroed on failure). */
+static void get_bytes(struct wdec *r, void *dst, size_t n)
+{
+	const uint8_t *p = dec_take(r, n);
+	if (p && n)
+		memcpy(dst, p, n);
+	else if (n)
+		memset(dst, 0, n);
+}
+
 /* ---- shared pieces ---------------------------------------------------- */
 
 static void enc_runs(struct wenc *w, uint32_t nruns, const struct wire_run_entry *runs)
@@ -298,6 +314,9 @@ static void enc_dispatch(struct wenc *w, const struct wire_msg *m)
 	put_str(w, d->command, WIRE_COMMAND_MAX);
 	put_str(w, d->node, WIRE_NAME_MAX);
 	put_u64(w, d->incarnation);
+	put_u8(w, d->ckpt);
+	put_u32(w, d->ckpt_size);
+	put_bytes(w, d->ckpt_hash, WIRE_CKPT_HASH);
 }
 
 static void dec_dispatch(struct wdec *r, struct wire_msg *m)
@@ -314,6 +333,9 @@ static void dec_dispatch(struct wdec *r, struct wire_msg *m)
 	get_str(r, d->command, WIRE_COMMAND_MAX);
 	get_str(r, d->node, WIRE_NAME_MAX);
 	d->incarnation = get_u64(r);
+	d->ckpt = get_u8(r);
+	d->ckpt_size = get_u32(r);
+	get_bytes(r, d->ckpt_hash, WIRE_CKPT_HASH);
 }
 
 static void enc_ref(struct wenc *w, const struct wire_msg *m)
@@ -406,6 +428,66 @@ static void dec_ack(struct wdec *r, struct wire_msg *m)
 	m->u.ack.acked_type = get_u8(r);
 	m->u.ack.run_id = get_u64(r);
 	m->u.ack.token = get_u64(r);
+}
+
+/* The limits are structural (total, len); the chunk's place in the
+ * whole (offset a multiple of WIRE_CKPT_CHUNK, len matching) is the
+ * handler's to check. */
+static void enc_ckpt(struct wenc *w, const struct wire_msg *m)
+{
+	const struct wire_ckpt_chunk *c = &m->u.ckpt;
+	if (c->len > WIRE_CKPT_CHUNK || c->total > WIRE_CKPT_TOTAL_MAX) {
+		w->err = -EINVAL;
+		return;
+	}
+	put_u64(w, c->run_id);
+	put_u64(w, c->token);
+	put_u64(w, c->seq);
+	put_u32(w, c->total);
+	put_bytes(w, c->hash, WIRE_CKPT_HASH);
+	put_u32(w, c->offset);
+	put_u16(w, c->len);
+	put_bytes(w, c->data, c->len);
+}
+
+static void dec_ckpt(struct wdec *r, struct wire_msg *m)
+{
+	struct wire_ckpt_chunk *c = &m->u.ckpt;
+	c->run_id = get_u64(r);
+	c->token = get_u64(r);
+	c->seq = get_u64(r);
+	c->total = get_u32(r);
+	get_bytes(r, c->hash, WIRE_CKPT_HASH);
+	c->offset = get_u32(r);
+	c->len = get_u16(r);
+	if (c->len > WIRE_CKPT_CHUNK || c->total > WIRE_CKPT_TOTAL_MAX) {
+		r->bad = true;
+		c->len = 0;
+		return;
+	}
+	get_bytes(r, c->data, c->len);
+}
+
+static void enc_ckpt_ack(struct wenc *w, const struct wire_msg *m)
+{
+	const struct wire_ckpt_ack *k = &m->u.ckpt_ack;
+	put_u64(w, k->run_id);
+	put_u64(w, k->token);
+	put_u64(w, k->seq);
+	put_bytes(w, k->hash, WIRE_CKPT_HASH);
+	put_u32(w, k->offset);
+	put_u8(w, k->status);
+}
+
+static void dec_ckpt_ack(struct wdec *r, struct wire_msg *m)
+{
+	struct wire_ckpt_ack *k = &m->u.ckpt_ack;
+	k->run_id = get_u64(r);
+	k->token = get_u64(r);
+	k->seq = get_u64(r);
+	get_bytes(r, k->hash, WIRE_CKPT_HASH);
+	k->offset = get_u32(r);
+	k->status = get_u8(r);
 }
 
 /*
@@ -541,6 +623,9 @@ static const struct wire_codec codecs[WIRE_TYPE_MAX + 1] = {
 	[WIRE_ENDED] = { "ENDED", enc_ended, dec_ended },
 	[WIRE_ACK] = { "ACK", enc_ack, dec_ack },
 	[WIRE_CANCEL] = { "CANCEL", enc_ref, dec_ref },
+	[WIRE_CKPT_PUT] = { "CKPT_PUT", enc_ckpt, dec_ckpt },
+	[WIRE_CKPT_DATA] = { "CKPT_DATA", enc_ckpt, dec_ckpt },
+	[WIRE_CKPT_ACK] = { "CKPT_ACK", enc_ckpt_ack, dec_ckpt_ack },
 	[WIRE_CTL_REQ] = { "CTL_REQ", enc_ctl_req, dec_ctl_req },
 	[WIRE_CTL_RESP] = { "CTL_RESP", enc_ctl_resp, dec_ctl_resp },
 	[WIRE_GOSSIP] = { "GOSSIP", enc_gossip, dec_gossip },
@@ -556,7 +641,10 @@ static const struct wire_codec codecs[WIRE_TYPE_MAX + 1] = {
 _Static_assert(STR(WIRE_NAME_MAX) + 4 + STR(WIRE_LABELS_MAX) + 4 <= WIRE_BODY_MAX, "HELLO");
 _Static_assert(STR(WIRE_NAME_MAX) + 4 + RUNS <= WIRE_BODY_MAX, "HEARTBEAT");
 _Static_assert(8 + 8 + 4 + 8 + 4 + 4 + 1 + STR(WIRE_NAME_MAX) + STR(WIRE_COMMAND_MAX)
-		       + STR(WIRE_NAME_MAX) + 8 + 80 <= 1200, "DISPATCH fits a 1200-byte datagram");
+		       + STR(WIRE_NAME_MAX) + 8 + 1 + 4 + WIRE_CKPT_HASH + 80 <= 1200,
+	       "DISPATCH fits a 1200-byte datagram");
+_Static_assert(8 + 8 + 8 + 4 + WIRE_CKPT_HASH + 4 + 2 + WIRE_CKPT_CHUNK <= WIRE_BODY_MAX,
+	       "CKPT_PUT / CKPT_DATA");
 _Static_assert(8 + 8 + 1 + 4 + 4 + 8 + 8 + STR(WIRE_TAIL_MAX) + STR(WIRE_ERROR_MAX)
 		       + STR(WIRE_PATH_MAX) <= WIRE_BODY_MAX, "ENDED");
 _Static_assert(8 + 4 + 1 + 1 + 2 * WIRE_CTL_ARGC_MAX + WIRE_CTL_ARGS_MAX <= WIRE_BODY_MAX,

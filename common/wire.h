@@ -28,6 +28,9 @@
 #define WIRE_CTL_ARGC_MAX 32
 #define WIRE_CTL_PAGE_MAX 1000   /* bytes of response text per page */
 #define WIRE_GOSSIP_MAX 1100     /* membership payload (common/swim.h) */
+#define WIRE_CKPT_HASH 16        /* BLAKE2b-128 (crypto_generichash) of a whole checkpoint */
+#define WIRE_CKPT_CHUNK 1024     /* checkpoint bytes per CKPT_PUT / CKPT_DATA */
+#define WIRE_CKPT_TOTAL_MAX (1u << 20) /* no checkpoint is larger (a cap's ceiling) */
 
 enum wire_type {
 	WIRE_HELLO = 1,       /* worker -> schedd: I am here (start, restart) */
@@ -41,6 +44,10 @@ enum wire_type {
 	WIRE_ENDED = 9,       /* worker -> schedd: process ended */
 	WIRE_ACK = 10,        /* either way: acknowledges a run message */
 	WIRE_CANCEL = 11,     /* schedd -> worker: stop this run */
+	WIRE_CKPT_PUT = 12,   /* worker -> schedd: a chunk of a run's checkpoint */
+	WIRE_CKPT_DATA = 13,  /* schedd -> worker: a chunk of the stored checkpoint */
+	WIRE_CKPT_ACK = 14,   /* schedd -> worker: a PUT chunk's receipt or verdict;
+				 worker -> schedd: a DATA chunk wanted */
 	WIRE_CTL_REQ = 20,    /* schedctl -> schedd */
 	WIRE_CTL_RESP = 21,   /* schedd -> schedctl */
 	WIRE_GOSSIP = 30,     /* any member -> any member: SWIM payload */
@@ -56,6 +63,18 @@ enum wire_lease_verdict {
 				 running until the lease ends (then self-fence) */
 	LEASE_LOST = 5,       /* your node was fenced: the run is lost; kill it
 				 and report it lost (never resume it) */
+};
+
+/* Status of a CKPT_ACK (docs/protocol.md, "Checkpoints"). */
+enum wire_ckpt_status {
+	CKPT_PART = 1,        /* schedd: this chunk is in, the checkpoint is not whole yet */
+	CKPT_STORED = 2,      /* schedd: stored as the task's checkpoint */
+	CKPT_STALE = 3,       /* schedd: refused: the token is not the task's current one,
+				 the run is not active on you, or a newer one is stored */
+	CKPT_TOO_BIG = 4,     /* schedd: refused: over scheduler.checkpoint_max */
+	CKPT_BAD = 5,         /* schedd: refused: the chunks do not hash to `hash` */
+	CKPT_WANT = 6,        /* worker: send me the chunk at `offset` */
+	CKPT_GONE = 7,        /* schedd: the checkpoint with that hash is no longer stored */
 };
 
 /* Reject codes. */
@@ -114,6 +133,9 @@ struct wire_dispatch {
 	char command[WIRE_COMMAND_MAX + 1];
 	char node[WIRE_NAME_MAX + 1]; /* the worker it is for: others drop it */
 	uint64_t incarnation;    /* ...in this life: a later life drops it */
+	uint8_t ckpt;            /* 1: the run starts with a stored checkpoint */
+	uint32_t ckpt_size;      /* ...of this many bytes (0 when ckpt is 0) */
+	uint8_t ckpt_hash[WIRE_CKPT_HASH]; /* ...hashing to this (zero when ckpt is 0) */
 };
 
 struct wire_run_ref {        /* ACCEPT, CANCEL */
@@ -154,6 +176,26 @@ struct wire_ack {
 	uint64_t token;
 };
 
+struct wire_ckpt_chunk {     /* CKPT_PUT, CKPT_DATA */
+	uint64_t run_id;
+	uint64_t token;
+	uint64_t seq;            /* PUT: the content's version within the run, grows; DATA: 0 */
+	uint32_t total;          /* size of the whole checkpoint, <= WIRE_CKPT_TOTAL_MAX */
+	uint8_t hash[WIRE_CKPT_HASH]; /* of the whole checkpoint */
+	uint32_t offset;         /* of this chunk: a multiple of WIRE_CKPT_CHUNK */
+	uint16_t len;            /* <= WIRE_CKPT_CHUNK */
+	uint8_t data[WIRE_CKPT_CHUNK];
+};
+
+struct wire_ckpt_ack {
+	uint64_t run_id;
+	uint64_t token;
+	uint64_t seq;            /* the PUT's seq (0 for WANT and GONE) */
+	uint8_t hash[WIRE_CKPT_HASH];
+	uint32_t offset;
+	uint8_t status;          /* enum wire_ckpt_status */
+};
+
 struct wire_ctl_req {
 	uint64_t req_id;         /* chosen by schedctl, unique per invocation */
 	uint32_t page;           /* which page of the response is wanted */
@@ -190,6 +232,8 @@ struct wire_msg {
 		struct wire_started started;
 		struct wire_ended ended;
 		struct wire_ack ack;
+		struct wire_ckpt_chunk ckpt;    /* CKPT_PUT, CKPT_DATA */
+		struct wire_ckpt_ack ckpt_ack;
 		struct wire_ctl_req ctl_req;
 		struct wire_ctl_resp ctl_resp;
 		struct wire_gossip gossip;

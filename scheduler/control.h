@@ -52,6 +52,8 @@ int ctl_cmd_trigger(struct sched *s, const struct ctl_args *a, struct strbuf *ou
 bool ctl_batch_wanted(const struct ctl_args *a, enum store_batch_op op);
 int ctl_batch(struct sched *s, const struct ctl_args *a, struct strbuf *out,
 	      enum store_batch_op op);
+/* control_ckpt.c: checkpoint TASK [--clear | --raw]. */
+int ctl_cmd_checkpoint(struct sched *s, const struct ctl_args *a, struct strbuf *out);
 
 /* RFC 3339 UTC of a millisecond time, "-" (or JSON null) for 0. */
 void ctl_time(int64_t ms, char *buf, size_t len);

@@ -459,5 +459,6 @@ const struct ctl_command ctl_commands[] = {
 	 "fence list | fence show ID | fence confirm NODE [--force] | fence resume"},
 	{"drain", ctl_cmd_drain, "drain NODE"},
 	{"undrain", ctl_cmd_undrain, "undrain NODE"},
+	{"checkpoint", ctl_cmd_checkpoint, "checkpoint TASK [--clear | --out FILE]"},
 	{NULL, NULL, NULL},
 };

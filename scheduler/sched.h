@@ -8,6 +8,7 @@
  *   sched_deps.c   `after` and `priority`: readiness, skips, dispatch order
  *   sched_peers.c  messages from workers (hello, heartbeat/lease, run reports)
  *   sched_members.c  gossip membership: who is alive, who must be fenced
+ *   sched_ckpt.c   task checkpoints: uploads assembled and stored, downloads served
  *   sched_fence.c  fence requests; sched_fence_hook.c the hook;
  *                  sched_storm.c  the storm guard
  *   sched_trigger.c  schedctl trigger: debounce windows and their timer
@@ -128,9 +129,11 @@ struct sched_opts {
 	long storm_min;
 	int64_t storm_window_ms;
 	int64_t node_grace_ms;   /* after start: nodes with runs must be back */
+	int64_t checkpoint_max;  /* bytes; larger checkpoints are refused */
 };
 
 struct ctl_cache;
+struct sched_ckpt;
 
 struct sched {
 	struct sched_opts opt;
@@ -169,6 +172,7 @@ struct sched {
 	int64_t trigger_at_ms;      /* wall ms it is set for, 0: not set */
 
 	struct ctl_cache *ctl;
+	struct sched_ckpt *ckpt;
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
 };
@@ -235,6 +239,28 @@ int sched_run_order(const void *a, const void *b, void *arg);
 void sched_on_message(struct sched *s, const struct net_msg *m);
 struct sched_worker *sched_worker_find(struct sched *s, const char *name);
 int sched_workers_load(struct sched *s);
+
+/* sched_ckpt.c */
+struct sched_ckpt_counters {
+	uint64_t stored;         /* checkpoints stored */
+	uint64_t stale;          /* refused: stale token, or the run not active there */
+	uint64_t too_big;        /* refused: over checkpoint_max */
+	uint64_t bad;            /* refused: the chunks did not match the hash */
+	uint64_t served;         /* chunks sent to starting runs */
+};
+int sched_ckpt_new(struct sched_ckpt **out);
+void sched_ckpt_free(struct sched_ckpt *c);
+void sched_ckpt_counters(const struct sched *s, struct sched_ckpt_counters *out);
+/* The task's checkpoint changed in the store (e.g. cleared): drop what
+ * this file cached of it. */
+void sched_ckpt_forget_task(struct sched *s, const char *task);
+/* BLAKE2b-128 of data, the hash of the protocol. */
+void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH]);
+/* Name the task's stored checkpoint (if any) in r's DISPATCH. */
+void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r,
+			      struct wire_dispatch *d);
+void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
+void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
 
 /* sched_members.c */
 int sched_gossip_start(struct sched *s);

@@ -152,6 +152,7 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	snprintf(d->command, sizeof(d->command), "%s", t->def.command);
 	snprintf(d->node, sizeof(d->node), "%s", w->name);
 	d->incarnation = w->incarnation;
+	sched_ckpt_fill_dispatch(s, r, d);
 	if (outbox_put(s->outbox, w->name, &w->addr, &m, r->run_id) < 0)
 		log_warnx("run %llu: out of memory queueing dispatch", (unsigned long long)r->run_id);
 }

@@ -378,7 +378,8 @@ typedef void (*peer_handler)(struct sched *, struct sched_worker *, const struct
 static const peer_handler peer_handlers[WIRE_TYPE_MAX + 1] = {
 	[WIRE_HEARTBEAT] = on_heartbeat, [WIRE_ACCEPT] = on_accept,
 	[WIRE_REJECT] = on_reject,	 [WIRE_STARTED] = on_started,
-	[WIRE_ENDED] = on_ended,
+	[WIRE_ENDED] = on_ended,	 [WIRE_CKPT_PUT] = sched_ckpt_on_put,
+	[WIRE_CKPT_ACK] = sched_ckpt_on_ack,
 };
 
 void sched_on_message(struct sched *s, const struct net_msg *nm)

@@ -60,6 +60,8 @@ static const char *const commands_help =
 	"  fence resume                    lift a storm pause: fence hooks run again\n"
 	"  drain NODE [--wait]             no new runs to NODE; --wait: until it holds none\n"
 	"  undrain NODE                    NODE takes new runs again\n"
+	"  checkpoint TASK [--clear | --out FILE]\n"
+	"                                  a task's stored checkpoint; clear it; save it\n"
 	"  keygen [--out FILE]             create a cluster keyring (mode 0600)\n"
 	"  next EXPR [--count N] [--from TIME] [--tz ZONE]\n"
 	"                                  next fire times of a schedule expression\n";
@@ -260,7 +262,7 @@ static int remote_call(const struct config *cfg, int argc, char **argv, struct s
 		}
 	}
 	answered = true;
-	strbuf_puts(reply, strbuf_str(&text));
+	strbuf_putn(reply, strbuf_str(&text), text.len); /* any bytes (checkpoint --out) */
 out:
 	if (!answered && code == 1)
 		code = -1; /* no answer (already said so) */
@@ -280,6 +282,64 @@ static int remote(const struct config *cfg, int argc, char **argv)
 	fputs(strbuf_str(&reply), code == 0 ? stdout : stderr);
 	strbuf_free(&reply);
 	return code < 0 ? 1 : code;
+}
+
+/* checkpoint TASK --out FILE: the stored checkpoint's bytes into FILE
+ * (asked for with --raw), exactly as stored. */
+static int checkpoint_out(const struct config *cfg, int argc, char **argv)
+{
+	const char *task = NULL, *file = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc && !file)
+			file = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			continue;
+		else if (!task && argv[i][0] != '-')
+			task = argv[i];
+		else
+			task = file = NULL, i = argc;
+	}
+	if (!task || !file) {
+		fprintf(stderr, "usage: schedctl checkpoint TASK [--clear | --out FILE]\n");
+		return 2;
+	}
+	char *args[] = {"checkpoint", (char *)task, "--raw", NULL};
+	struct strbuf reply;
+	strbuf_init(&reply);
+	int code = remote_call(cfg, 3, args, &reply);
+	if (code != 0) {
+		fputs(strbuf_str(&reply), stderr);
+		strbuf_free(&reply);
+		return code < 0 ? 1 : code;
+	}
+	FILE *f = fopen(file, "wb");
+	if (!f || fwrite(strbuf_str(&reply), 1, reply.len, f) != reply.len || fclose(f) != 0) {
+		fprintf(stderr, "schedctl: checkpoint: %s: %s\n", file, strerror(errno));
+		strbuf_free(&reply);
+		return 1;
+	}
+	if (opt_json) {
+		struct strbuf j;
+		strbuf_init(&j);
+		strbuf_puts(&j, "{\"ok\": true, \"task\": ");
+		strbuf_json_str(&j, task);
+		strbuf_puts(&j, ", \"file\": ");
+		strbuf_json_str(&j, file);
+		strbuf_printf(&j, ", \"size\": %zu}\n", reply.len);
+		fputs(strbuf_str(&j), stdout);
+		strbuf_free(&j);
+	} else
+		printf("wrote the checkpoint of %s (%zu bytes) to %s\n", task, reply.len, file);
+	strbuf_free(&reply);
+	return 0;
+}
+
+static bool has_arg(int argc, char **argv, const char *arg)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], arg) == 0)
+			return true;
+	return false;
 }
 
 /* drain NODE --wait: drain, then ask again every second until the node
@@ -370,6 +430,8 @@ int main(int argc, char **argv)
 				if (strcmp(rest[i], "--json") != 0)
 					rest[n++] = rest[i];
 			code = cmd_next(n, rest);
+		} else if (strcmp(cmd, "checkpoint") == 0 && has_arg(argc - first, argv + first, "--out")) {
+			code = checkpoint_out(&cfg, argc - first, argv + first);
 		} else if (strcmp(cmd, "drain") == 0 && drain_node(argc - first, argv + first)) {
 			code = drain_wait(&cfg, drain_node(argc - first, argv + first));
 		} else

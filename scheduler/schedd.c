@@ -42,11 +42,13 @@ static const char *const schedd_schema[] = {
 	"scheduler.node_timeout", "scheduler.catch_up_grace", "scheduler.log_level",
 	"scheduler.advertise", "scheduler.fence_hook", "scheduler.fence_timeout",
 	"scheduler.fence_backoff_max", "scheduler.fence_storm_share", "scheduler.fence_storm_min",
-	"scheduler.fence_storm_window", "scheduler.node_grace", "cluster.seeds", "gossip.*",
+	"scheduler.fence_storm_window", "scheduler.node_grace", "scheduler.checkpoint_max",
+	"cluster.seeds", "gossip.*",
 	/* worker keys may live in a shared cluster file */
 	"worker.name", "worker.listen", "worker.db", "worker.slots", "worker.labels",
 	"worker.log_dir", "worker.log_cap", "worker.log_retention", "worker.kill_grace",
-	"worker.log_level", "worker.advertise", "worker.drain_timeout", NULL,
+	"worker.log_level", "worker.advertise", "worker.drain_timeout", "worker.checkpoint_max",
+	NULL,
 };
 
 static bool opt_check, opt_help;
@@ -143,8 +145,15 @@ static int load_options(const struct config *cfg, struct sched_opts *o, char *er
 	    config_duration_ms(cfg, "scheduler", "catch_up_grace", 10000, &o->catch_up_grace_ms,
 			       err, len) < 0 ||
 	    config_duration_ms(cfg, "cluster", "max_clock_skew", 60000, &o->max_skew_ms, err,
-			       len) < 0)
+			       len) < 0 ||
+	    config_size(cfg, "scheduler", "checkpoint_max", 64 * 1024, &o->checkpoint_max, err,
+			len) < 0)
 		return -EINVAL;
+	if (o->checkpoint_max < 0 || o->checkpoint_max > WIRE_CKPT_TOTAL_MAX) {
+		snprintf(err, len, "scheduler.checkpoint_max: %lld bytes is over the limit of %u",
+			 (long long)o->checkpoint_max, WIRE_CKPT_TOTAL_MAX);
+		return -EINVAL;
+	}
 	if (load_fence_options(cfg, o, err, len) < 0 ||
 	    gossip_options_load(cfg, &o->swim, err, len) < 0)
 		return -EINVAL;
@@ -257,6 +266,7 @@ static void sched_free(struct sched *s)
 	net_close(s->net);
 	loop_free(s->loop);
 	ctl_cache_free(s->ctl);
+	sched_ckpt_free(s->ckpt);
 	sched_tasks_free(s);
 	free(s->workers);
 	free(s->runs);
@@ -334,7 +344,7 @@ int main(int argc, char **argv)
 	if (net_open(&nc, &s.net, err, sizeof(err)) < 0)
 		fatalx("%s", err);
 	if (loop_new(&s.loop) < 0 || outbox_new(s.net, NULL, &s.outbox) < 0 ||
-	    ctl_cache_new(&s.ctl) < 0)
+	    ctl_cache_new(&s.ctl) < 0 || sched_ckpt_new(&s.ckpt) < 0)
 		fatalx("out of memory");
 	sigset_t set;
 	sigemptyset(&set);

@@ -404,6 +404,52 @@ typedef int (*store_event_cb)(void *arg, const struct store_event_row *ev);
 /* The newest `limit` events, newest first. */
 int store_events_recent(struct store *st, int limit, store_event_cb cb, void *arg);
 
+/* ---- checkpoints ------------------------------------------------------
+ *
+ * One stored checkpoint per task (store_ckpt.c, schema "checkpoints"):
+ * the last one shipped by a run of the task that held the task's current
+ * token.  The next run of the task starts with it.
+ */
+
+#define STORE_CKPT_HASH 16
+
+struct store_ckpt {
+	char task[TASK_NAME_MAX + 1];
+	uint64_t token;          /* of the run that shipped it */
+	uint64_t run_id;
+	uint64_t seq;            /* that run's version of its content */
+	uint32_t size;
+	uint8_t hash[STORE_CKPT_HASH];
+	int64_t updated_ms;
+};
+
+/*
+ * Store data (size bytes, hashing to hash) as the checkpoint of run
+ * run_id's task, in one transaction, only if: the run exists, carries
+ * token, is active (dispatched, running or fencing) on node, no run of
+ * the task has been dispatched with a newer token (a pending run queued
+ * behind it may hold one: it has not run), and the stored checkpoint is
+ * not a newer version of the same run (seq).  The same content again (same run, seq and hash) is
+ * 0.  Otherwise -ESTALE with the reason in why (may be NULL), and a
+ * "checkpoint_stale" event is recorded.  -ENOENT: no such run.
+ */
+int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char *node,
+		   uint64_t seq, const void *data, size_t size,
+		   const uint8_t hash[STORE_CKPT_HASH], int64_t now_ms, char *why, size_t whylen);
+
+/*
+ * The stored checkpoint of task into *meta and, if data is not NULL, its
+ * bytes into a malloc'd *data (the caller frees it; never NULL on
+ * success, even for 0 bytes).  -ENOENT: none stored (or unknown task).
+ */
+int store_ckpt_get(struct store *st, const char *task, struct store_ckpt *meta, void **data);
+
+/*
+ * Delete task's checkpoint, with a "checkpoint_clear" event naming by.
+ * -ENOENT: unknown task; -EALREADY: none stored.
+ */
+int store_ckpt_clear(struct store *st, const char *task, const char *by, int64_t now_ms);
+
 /* ---- fencing ----------------------------------------------------------
  *
  * The durable half of DESIGN rule 4 (store_fence.c, schema version 2).

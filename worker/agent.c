@@ -73,6 +73,8 @@ static void send_heartbeat(struct agent *a)
 
 void agent_send_ended(struct agent *a, const struct agent_run *r)
 {
+	if (agent_ckpt_holds_end(r))
+		return; /* sent once the final checkpoint has its verdict (ckpt.c) */
 	struct wire_msg m = {.type = WIRE_ENDED};
 	struct wire_ended *e = &m.u.ended;
 	e->run_id = r->w.run_id;
@@ -212,7 +214,8 @@ static void on_dispatch(struct agent *a, const struct net_msg *nm)
 	m.u.ref.run_id = d->run_id;
 	m.u.ref.token = d->token;
 	send_sched(a, &m, NULL);
-	agent_spawn(a, r);
+	if (agent_ckpt_prepare(a, r, d) > 0)
+		agent_spawn(a, r);
 }
 
 static void on_cancel(struct agent *a, const struct net_msg *nm)
@@ -359,6 +362,7 @@ typedef void (*agent_handler)(struct agent *, const struct net_msg *);
 static const agent_handler agent_handlers[WIRE_TYPE_MAX + 1] = {
 	[WIRE_WELCOME] = on_welcome, [WIRE_LEASE] = on_lease, [WIRE_DISPATCH] = on_dispatch,
 	[WIRE_CANCEL] = on_cancel,   [WIRE_ACK] = on_ack,
+	[WIRE_CKPT_DATA] = agent_ckpt_on_data, [WIRE_CKPT_ACK] = agent_ckpt_on_ack,
 };
 
 void agent_on_message(struct agent *a, const struct net_msg *nm)
@@ -415,8 +419,15 @@ void agent_tick(struct agent *a)
 		send_hello(a);
 	if (a->welcomed && now - a->last_hb >= a->heartbeat_ms)
 		send_heartbeat(a);
+	/* Every heartbeat interval, welcomed or not: what a run wrote while
+	 * we could not talk is shipped as soon as we can (and judged then). */
+	if (now - a->last_ckpt_poll >= a->heartbeat_ms) {
+		agent_ckpt_poll(a);
+		a->last_ckpt_poll = now;
+	}
 	agent_reap(a);
 	agent_check_runs(a);
+	agent_ckpt_tick(a);
 	outbox_tick(a->outbox, now);
 	if (now - a->last_purge > 600000) {
 		/* Tombstones outlive any datagram's freshness bound many times. */

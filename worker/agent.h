@@ -5,6 +5,7 @@
  *   agent.c        messages from the scheduler and gossip, hello/heartbeat/lease
  *   runs.c         starting, watching, ending and reconciling task processes
  *   agent_fence.c  at lease expiry: self-fence, or keep the run (rule 6)
+ *   ckpt.c         the run's checkpoint file: fetched before the start, shipped
  *   drain.c        stopping: drain, deadline, leave the cluster, exit
  *
  * Write-ahead (DESIGN rule 2): a dispatch is persisted as accepted before
@@ -51,7 +52,10 @@ struct agent_opts {
 	int64_t kill_grace_ms;
 	int64_t max_skew_ms;
 	int64_t drain_timeout_ms;   /* SIGTERM to killing what still runs; 0: at once */
+	int64_t checkpoint_max;     /* bytes; a larger checkpoint file is not shipped */
 };
+
+struct agent_ckpt;
 
 struct agent_run {
 	struct wrun w;           /* as persisted */
@@ -78,6 +82,7 @@ struct agent_run {
 	enum run_state pend_state;
 	int pend_code, pend_sig;
 	char pend_error[WSTORE_ERROR_MAX + 1];
+	struct agent_ckpt *ckpt;  /* checkpoint transfers (ckpt.c), NULL: none yet */
 };
 
 #define AGENT_HB_RING 16
@@ -96,6 +101,7 @@ struct agent {
 	bool welcomed;
 	int64_t last_hello, last_hb, last_purge;
 	int64_t last_lease;          /* monotonic ms of the last LEASE answer */
+	int64_t last_ckpt_poll;      /* monotonic ms checkpoint files were last looked at */
 	int64_t heartbeat_ms, lease_ms;
 	struct {
 		uint64_t seq;
@@ -156,6 +162,27 @@ void agent_reap(struct agent *a);
 void agent_check_runs(struct agent *a);
 int agent_reconcile(struct agent *a);
 void agent_purge_logs(struct agent *a);
+int agent_mkdirs(const char *path);
+
+/* ckpt.c */
+/* LOG_DIR/TASK/checkpoint into buf; -ENAMETOOLONG. */
+int agent_ckpt_path(const struct agent *a, const char *task, char *buf, size_t len);
+/* Before r's start, as its DISPATCH d says: 1: start it now; 0: it is
+ * started once its checkpoint has been fetched; <0: it could not be
+ * prepared and has been ended (failed). */
+int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_dispatch *d);
+/* Every heartbeat: ship new content of running runs' files. */
+void agent_ckpt_poll(struct agent *a);
+/* At r's end: ship the file's final content; note (may be NULL) says why
+ * nothing was shipped if it was over the cap. */
+void agent_ckpt_final(struct agent *a, struct agent_run *r, char *note, size_t len);
+/* An upload of r is in flight: its ENDED waits for it (sent by ckpt.c). */
+bool agent_ckpt_holds_end(const struct agent_run *r);
+void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm);
+void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm);
+/* Retransmissions and stalled downloads; from the tick. */
+void agent_ckpt_tick(struct agent *a);
+void agent_ckpt_free(struct agent_run *r);
 
 /* drain.c */
 void agent_drain_signal(struct agent *a, int signo);

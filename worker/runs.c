@@ -66,6 +66,7 @@ void agent_run_remove(struct agent *a, uint64_t run_id)
 		if (a->runs[i].proc.out_fd >= 0)
 			loop_del_fd(a->loop, a->runs[i].proc.out_fd);
 		exec_close(&a->runs[i].proc);
+		agent_ckpt_free(&a->runs[i]);
 		memmove(&a->runs[i], &a->runs[i + 1], (a->nruns - i - 1) * sizeof(a->runs[0]));
 		a->nruns--;
 		return;
@@ -102,7 +103,7 @@ static void on_output(struct loop *l, int fd, uint32_t events, void *arg)
 	loop_del_fd(l, fd); /* not ours any more */
 }
 
-static int mkdirs(const char *path)
+int agent_mkdirs(const char *path)
 {
 	char tmp[512];
 	snprintf(tmp, sizeof(tmp), "%s", path);
@@ -167,9 +168,16 @@ static void end_run(struct agent *a, struct agent_run *r, enum run_state state, 
 		r->has_proc = false;
 	}
 	r->draining = false;
+	/* The final checkpoint goes before the end is reported (agent_send_ended
+	 * waits for it); never for a lost run: the scheduler refuses it. */
+	char note[WSTORE_ERROR_MAX + 1] = "", err[WSTORE_ERROR_MAX + 1];
+	if (r->w.started_ms > 0 && state != RUN_LOST)
+		agent_ckpt_final(a, r, note, sizeof(note));
+	snprintf(err, sizeof(err), "%s%s%s", error ? error : "", error && error[0] && note[0] ? "; " : "",
+		 note);
+	error = err;
 	int64_t now = clock_wall_ms();
-	int rc = wstore_set_ended(a->ws, r->w.run_id, state, exit_code, sig, now, tail,
-				  error ? error : "");
+	int rc = wstore_set_ended(a->ws, r->w.run_id, state, exit_code, sig, now, tail, error);
 	if (rc < 0)
 		log_warnx("run %llu: could not persist its end (%s); reporting anyway",
 			  (unsigned long long)r->w.run_id, strerror(-rc));
@@ -219,7 +227,7 @@ void agent_spawn(struct agent *a, struct agent_run *r)
 	snprintf(log_path, sizeof(log_path), "%s/%llu.log", dir,
 		 (unsigned long long)r->w.run_id);
 	snprintf(ckpt, sizeof(ckpt), "%s/checkpoint", dir);
-	int rc = mkdirs(dir);
+	int rc = agent_mkdirs(dir);
 	char **env = task_env(a, &r->w, ckpt);
 	struct exec_spec spec = {
 		.command = r->w.command,
@@ -522,6 +530,10 @@ static int reconcile_one(void *arg, const struct wrun *w)
 	struct agent *a = arg;
 	struct agent_run *r = agent_run_add(a, w);
 	if (w->phase == WRUN_ENDED) {
+		/* The end may have been recorded just before a crash that lost
+		 * the final checkpoint's upload: ship the file again first. */
+		if (w->started_ms > 0 && w->end_state != RUN_LOST)
+			agent_ckpt_final(a, r, NULL, 0);
 		agent_send_ended(a, r);
 		return 0;
 	}

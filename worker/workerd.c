@@ -52,7 +52,7 @@ static const char *const workerd_schema[] = {
 	"cluster.max_clock_skew", "cluster.seeds", "worker.name", "worker.listen", "worker.db",
 	"worker.slots", "worker.labels", "worker.log_dir", "worker.log_cap",
 	"worker.log_retention", "worker.kill_grace", "worker.log_level", "worker.advertise",
-	"worker.drain_timeout",
+	"worker.drain_timeout", "worker.checkpoint_max",
 	"gossip.*", /* checked by gossip_options_load */
 	/* scheduler keys may live in a shared cluster file */
 	"scheduler.name", "scheduler.listen", "scheduler.db", "scheduler.tasks_dir",
@@ -60,7 +60,7 @@ static const char *const workerd_schema[] = {
 	"scheduler.catch_up_grace", "scheduler.log_level", "scheduler.advertise",
 	"scheduler.fence_hook", "scheduler.fence_timeout", "scheduler.fence_backoff_max",
 	"scheduler.fence_storm_share", "scheduler.fence_storm_min", "scheduler.fence_storm_window",
-	"scheduler.node_grace", NULL,
+	"scheduler.node_grace", "scheduler.checkpoint_max", NULL,
 };
 
 static bool opt_check, opt_help;
@@ -133,6 +133,8 @@ static int load_options(const struct config *cfg, struct agent_opts *o, char *er
 	    parse_addr(cfg, "cluster", "scheduler", "127.0.0.1:7000", &o->scheduler, err, len) < 0 ||
 	    config_int(cfg, "worker", "slots", 4, 1, WIRE_RUNS_MAX, &slots, err, len) < 0 ||
 	    config_size(cfg, "worker", "log_cap", 1 << 20, &o->log_cap, err, len) < 0 ||
+	    config_size(cfg, "worker", "checkpoint_max", 64 * 1024, &o->checkpoint_max, err,
+			len) < 0 ||
 	    config_duration_ms(cfg, "worker", "kill_grace", 10000, &o->kill_grace_ms, err, len) < 0 ||
 	    config_duration_ms(cfg, "worker", "log_retention", 7 * 86400000LL, &o->log_retention_ms,
 			       err, len) < 0 ||
@@ -140,6 +142,11 @@ static int load_options(const struct config *cfg, struct agent_opts *o, char *er
 			       len) < 0 ||
 	    load_drain_timeout(cfg, &o->drain_timeout_ms, err, len) < 0)
 		return -EINVAL;
+	if (o->checkpoint_max < 0 || o->checkpoint_max > WIRE_CKPT_TOTAL_MAX) {
+		snprintf(err, len, "worker.checkpoint_max: %lld bytes is over the limit of %u",
+			 (long long)o->checkpoint_max, WIRE_CKPT_TOTAL_MAX);
+		return -EINVAL;
+	}
 	o->slots = (int)slots;
 	return 0;
 }

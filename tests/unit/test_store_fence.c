@@ -1004,6 +1004,7 @@ Test(fence, version_1_database_migrates_keeping_runs)
 	cr_assert_eq(get(2).state, RUN_LOST);
 }
 
+/* One version past this build's newest (whatever later migrations add). */
 Test(fence, version_4_database_is_refused)
 {
 	/* "4": one above the newest schema when this test was written; now
