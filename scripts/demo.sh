@@ -1,7 +1,8 @@
 #!/bin/bash
 # demo.sh - a local cluster on loopback: one schedd and three workerd with
-# the schedule files of examples/tasks (an hourly task, a task every 5
-# seconds, and a long task that shows overlap protection).  Everything
+# the schedule files of examples/tasks (an hourly task and a report that
+# waits for it, a task every 5 seconds, a long task that shows overlap
+# protection, and one that resumes from its checkpoint).  Everything
 # lives under var/demo; Ctrl-C stops every process cleanly: the workers
 # drain first (running tasks finish, at most drain_timeout = 10s in
 # examples/cluster.conf), leave the cluster, then the scheduler stops.
