@@ -22,10 +22,14 @@
  *   none, A due, cursor past it       A does not hold it (A was added or its
  *                                     schedule changed after the instant)
  *
- * Manual runs and retries do not wait: a retry continues an attempt whose
- * dependencies were met (or a manual run's), and a manual run is the
- * operator saying "now".  Nothing here creates a run; a skip is the
- * store's pending -> skipped transition.  Whether a run's dependencies
+ * Manual runs, triggered runs and retries do not wait: a retry continues
+ * an attempt whose dependencies were met (or a manual run's), and a
+ * manual or triggered run is someone saying "now".  That includes a
+ * scheduled run a trigger joined while it waited (runs.triggers > 0,
+ * kept in sched_run.triggers): it answers an acknowledged trigger, so it
+ * goes as soon as it may and is never skipped for a dependency (the
+ * store refuses that skip too, store_run_skip_pending).  Nothing here
+ * creates a run; a skip is the store's pending -> skipped transition.  Whether a run's dependencies
  * are met is memory only and derived again from the store's runs after a
  * restart (deps_met starts false and the first pass re-reads).
  *
@@ -165,10 +169,12 @@ out:
 
 enum dep_verdict { DEP_MET, DEP_WAIT, DEP_SKIP };
 
-/* Only runs the schedule made wait for their cycle's dependencies. */
+/* Only runs the schedule made wait for their cycle's dependencies, and
+ * not once a trigger joined them: a run that answers a trigger goes as
+ * soon as it may (and is never skipped for a dependency). */
 static bool waits_for_deps(const struct sched_task *t, const struct sched_run *r)
 {
-	return t && t->def.after[0] &&
+	return t && t->def.after[0] && r->triggers == 0 &&
 	       (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP);
 }
 
@@ -307,9 +313,11 @@ void sched_deps_settle(struct sched *s, int64_t now_ms)
 						 (unsigned long long)r->run_id, r->task, why);
 					r->state = RUN_SKIPPED;
 					again = true;
-				} else if (rc == -ESTALE &&
+				} else if ((rc == -ESTALE || rc == -EBUSY) &&
 					   store_run_get(s->store, r->run_id, &sr) == 0) {
-					r->state = sr.state; /* moved on meanwhile */
+					/* moved on meanwhile, or a trigger joined it */
+					r->state = sr.state;
+					r->triggers = sr.triggers;
 				} else {
 					log_warnx("run %llu of %s: could not record its skip (%s)",
 						  (unsigned long long)r->run_id, r->task,

@@ -358,7 +358,8 @@ int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for
  * A pending run that can never run (a dependency of its cycle failed):
  * pending -> skipped with `why` as its error text and a "skip" event, in
  * one transaction.  -ESTALE if the run is no longer pending (it was
- * dispatched or cancelled meanwhile), -ENOENT if unknown.
+ * dispatched or cancelled meanwhile), -EBUSY if it answers triggers
+ * (runs.triggers > 0: it is not skipped), -ENOENT if unknown.
  */
 int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, int64_t now_ms);
 

@@ -1,7 +1,7 @@
 /*
  * store_deps.c - the store's part of `after` (see store.h, "dependencies"):
  * finding a task's run in one schedule cycle, and skipping a pending run
- * whose dependency failed.  The decisions are the scheduler's
+ * whose dependency failed (never one that answers triggers).  The decisions are the scheduler's
  * (sched_deps.c); the store only reads and records.
  */
 #include <errno.h>
@@ -41,6 +41,10 @@ int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, i
 		goto fail;
 	if (r.state != RUN_PENDING) {
 		ret = -ESTALE;
+		goto fail;
+	}
+	if (r.triggers > 0) {
+		ret = -EBUSY; /* it answers triggers: it runs whatever its cycle did */
 		goto fail;
 	}
 	sqlite3_stmt *s = store__stmt(st, SQ_RUN_SUPERSEDE);

@@ -413,6 +413,51 @@ Test(sched_deps, manual_runs_do_not_wait)
 	expect_wait("b", NO_WORKER);
 }
 
+/* A trigger joined b's scheduled run while it waited for a: the run
+ * answers an acknowledged trigger, so it goes at once and a's failure
+ * does not skip it (nor after a restart, from runs.triggers). */
+Test(sched_deps, a_triggered_run_does_not_wait_and_is_never_dependency_skipped)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	fire_and_dispatch(T0 + 60);
+	uint64_t a = pending_id("a"), b = pending_id("b");
+	char want[128];
+	snprintf(want, sizeof(want), "waiting for a (run %llu pending)", (unsigned long long)a);
+	expect_wait("b", want);
+	struct store_trigger_result tr;
+	cr_assert_eq(sched_trigger(&s, task("b"), &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_JOINED_RUN);
+	cr_assert_eq(tr.run_id, b);
+	cr_assert_eq(tracked("b")->triggers, 1);
+	expect_wait("b", NO_WORKER); /* sched_trigger ran a dispatch pass */
+
+	/* The store refuses the dependency skip of a run that answers triggers. */
+	cr_assert_eq(store_run_skip_pending(s.store, b, "dependency a failed", wall_ms), -EBUSY);
+
+	end_run(a, RUN_FAILED, false);
+	sched_dispatch_pending(&s);
+	cr_assert_eq(pending_id("b"), b, "b's run was dropped");
+	expect_wait("b", NO_WORKER);
+	struct store_run r;
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_PENDING);
+	cr_assert_eq(r.triggers, 1);
+
+	/* After a restart the count comes from the store. */
+	free(s.runs);
+	s.runs = NULL;
+	s.nruns = 0;
+	apply();
+	cr_assert_eq(sched_runs_load(&s), 0);
+	cr_assert_eq(tracked("b")->triggers, 1);
+	sched_dispatch_pending(&s);
+	expect_wait("b", NO_WORKER);
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_PENDING);
+}
+
 Test(sched_deps, waiting_is_derived_again_after_a_restart)
 {
 	add_task("a", "every 60s", "");
