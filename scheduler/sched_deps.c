@@ -19,8 +19,13 @@
  *   none, A due but its cursor is     waits ("A (not fired yet)", or
  *     before the instant              "A (paused)": resumed, A's catch-up
  *                                     policy decides its run or skip row)
- *   none, A due, cursor past it       A does not hold it (A was added or its
- *                                     schedule changed after the instant)
+ *   none, A due, cursor past it,      skipped, "dependency A missed (fire
+ *     A defined as now before it      time not run)": A's cursor moved over
+ *                                     the instant without a row (a catch-up
+ *                                     past CATCH_UP_ROWS_MAX counts the
+ *                                     older times in one event)
+ *   none, A due, cursor past it,      A does not hold it (A was added, or
+ *     A defined (changed) after it    changed, after the instant)
  *
  * Manual runs, triggered runs and retries do not wait: a retry continues
  * an attempt whose dependencies were met (or a manual run's), and a
@@ -244,9 +249,27 @@ static enum dep_verdict dep_state(struct sched *s, const struct sched_run *r, co
 	}
 	int64_t f;
 	bool due = cron_next(&a->def.cron, T - 1, &f) == 0 && f == T;
-	if (due && a->cursor < T) {
+	if (!due)
+		return DEP_MET;
+	if (a->cursor < T) {
 		append(why, len, "%s%s (%s)", name, a->paused ? "paused" : "not fired yet");
 		return DEP_WAIT;
+	}
+	/* A's cursor is past T and T has no row of A.  If A had its present
+	 * definition before T, T was one of its fire times and was passed
+	 * over (counted in a catch-up event, not run): the cycle's A never
+	 * ran.  If A was added or changed since, its cursor started after T
+	 * and T was never A's (any change counts: when only the command
+	 * changed, such a T is let go, as before). */
+	int64_t since_ms;
+	rc = store_task_defined_ms(s->store, name, &since_ms);
+	if (rc < 0 && rc != -ENOENT) {
+		append(why, len, "%s%s (%s)", name, "store unreadable");
+		return DEP_WAIT;
+	}
+	if (rc == 0 && since_ms < T * 1000) {
+		snprintf(why, len, "dependency %s missed (fire time not run)", name);
+		return DEP_SKIP;
 	}
 	return DEP_MET;
 }

@@ -355,6 +355,15 @@ int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for
 		       struct store_run *out);
 
 /*
+ * When the live task's definition took its present form (wall ms): its
+ * creation, its last change on a reload, or its return after a removal
+ * (tasks.updated_ms; pause, resume and the cursor leave it).  A fire time
+ * after it was one of the definition as it is now.  0 and *out_ms,
+ * -ENOENT for an unknown or removed task, or a negative errno.
+ */
+int store_task_defined_ms(struct store *st, const char *task, int64_t *out_ms);
+
+/*
  * A pending run that can never run (a dependency of its cycle failed):
  * pending -> skipped with `why` as its error text and a "skip" event, in
  * one transaction.  -ESTALE if the run is no longer pending (it was

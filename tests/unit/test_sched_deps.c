@@ -401,6 +401,57 @@ Test(sched_deps, a_paused_dependency_with_a_waiting_run_says_paused)
 	expect_wait("a", "paused");
 }
 
+static void pause_task(const char *name, bool paused)
+{
+	cr_assert_eq(store_task_set_paused(s.store, name, paused), 0);
+	task(name)->paused = paused;
+	sched_task_rearm(&s, task(name));
+}
+
+/* a paused for 130 fire times: on resume its catch-up writes rows for the
+ * newest 100 only and counts the older ones in an event.  b's run of the
+ * first of them waited for a; a never ran that cycle, so it is skipped. */
+Test(sched_deps, a_dependency_whose_fire_time_was_passed_over_skips_the_run)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	pause_task("a", true);
+	for (int i = 1; i <= 130; i++)
+		fire_and_dispatch(T0 + 60 * i);
+	uint64_t b = pending_id("b");
+	cr_assert_eq(tracked("b")->scheduled_for, T0 + 60);
+	expect_wait("b", "waiting for a (paused)");
+	pause_task("a", false);
+	fire_and_dispatch(T0 + 60 * 130 + 5);
+	struct store_run r;
+	cr_assert_eq(store_run_of_cycle(s.store, "a", T0 + 60, &r), 0, "a has a row for T0+60");
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_SKIPPED, "b's run is %s", run_state_name(r.state));
+	cr_assert_str_eq(r.error, "dependency a missed (fire time not run)");
+	cr_assert_null(tracked("b"));
+}
+
+/* A whose schedule changed after the instant: its cursor starts after it,
+ * the instant was never A's, and it does not hold the run. */
+Test(sched_deps, a_dependency_changed_after_the_instant_does_not_hold)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	pause_task("a", true);
+	fire_and_dispatch(T0 + 60);
+	expect_wait("b", "waiting for a (paused)");
+	set_now(T0 + 90);
+	snprintf(defs[0].schedule, sizeof(defs[0].schedule), "every 30s");
+	char err[128] = "";
+	cr_assert_eq(cron_parse("every 30s", "UTC", &defs[0].cron, err, sizeof(err)), 0, "%s", err);
+	apply();
+	cr_assert(task("a")->paused);
+	sched_dispatch_pending(&s);
+	expect_wait("b", NO_WORKER);
+}
+
 Test(sched_deps, manual_runs_do_not_wait)
 {
 	add_task("a", "every 60s", "");
