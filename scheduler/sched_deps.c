@@ -183,11 +183,22 @@ static bool waits_for_deps(const struct sched_task *t, const struct sched_run *r
 	       (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP);
 }
 
-static bool in_cycle(const struct sched_run *r, const char *task, int64_t scheduled_for)
+/* Is the tracked run r task's run of the cycle scheduled_for?  A retry
+ * is only if it continues a run the schedule made (it copies the
+ * scheduled_for of a manual or trigger run too): the store decides that,
+ * as for finished runs (store_run_of_cycle). */
+static bool in_cycle(struct sched *s, const struct sched_run *r, const char *task,
+		     int64_t scheduled_for)
 {
-	return r->scheduled_for == scheduled_for && strcmp(r->task, task) == 0 &&
-	       (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP ||
-		r->reason == REASON_RETRY);
+	if (r->scheduled_for != scheduled_for || strcmp(r->task, task) != 0)
+		return false;
+	if (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP)
+		return true;
+	if (r->reason != REASON_RETRY)
+		return false;
+	struct store_run sr;
+	int rc = store_run_of_cycle(s->store, task, scheduled_for, &sr);
+	return rc != 0 && (rc < 0 || sr.run_id == r->run_id); /* unreadable: it holds */
 }
 
 /* Append "name (what)" (fmt: prefix, name, what) to a list; a list too
@@ -217,7 +228,7 @@ static enum dep_verdict dep_state(struct sched *s, const struct sched_run *r, co
 		return DEP_MET; /* not in the set (the loader refuses this) */
 	for (size_t i = 0; i < s->nruns; i++) {
 		const struct sched_run *x = &s->runs[i];
-		if (run_state_terminal(x->state) || !in_cycle(x, name, T))
+		if (run_state_terminal(x->state) || !in_cycle(s, x, name, T))
 			continue;
 		if (a->paused && x->state == RUN_PENDING)
 			snprintf(what, sizeof(what), "paused");

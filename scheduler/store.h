@@ -344,7 +344,9 @@ int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n
  *
  * A schedule cycle is the set of runs that fall due for one instant
  * (scheduled_for).  Its runs are those the schedule or a catch-up made and
- * their retries; manual runs belong to no cycle. */
+ * their retries; manual and trigger runs belong to no cycle, nor do their
+ * retries (a retry counts when the cycle has a first attempt the schedule
+ * made before it). */
 
 /*
  * The newest run of task in the cycle `scheduled_for` (the last attempt

@@ -509,6 +509,30 @@ Test(sched_deps, a_triggered_run_does_not_wait_and_is_never_dependency_skipped)
 	cr_assert_eq(r.state, RUN_PENDING);
 }
 
+/* A retry copies its first attempt's scheduled_for: that of a manual run
+ * is the time it was made, which may be an instant of b's cycle.  The
+ * retry still belongs to no cycle and does not hold b. */
+Test(sched_deps, a_retry_of_a_manual_run_belongs_to_no_cycle)
+{
+	add_task("a", "every 3600s", "")->retries = 1;
+	add_task("b", "every 60s", "a");
+	apply();
+	set_now(T0 + 60);
+	struct store_run_created out;
+	cr_assert_eq(sched_run_create(&s, task("a"), REASON_MANUAL, T0 + 60, 1, false, 0, 0, &out),
+		     0);
+	end_run(out.run_id, RUN_FAILED, true);
+	struct sched_run *retry = tracked("a");
+	cr_assert_not_null(retry);
+	cr_assert_eq(retry->reason, REASON_RETRY);
+	cr_assert_eq(retry->scheduled_for, T0 + 60);
+	struct store_run r;
+	cr_assert_eq(store_run_of_cycle(s.store, "a", T0 + 60, &r), 0, "run %llu in the cycle",
+		     (unsigned long long)r.run_id);
+	fire_and_dispatch(T0 + 60); /* b only: a is not due */
+	expect_wait("b", NO_WORKER);
+}
+
 Test(sched_deps, waiting_is_derived_again_after_a_restart)
 {
 	add_task("a", "every 60s", "");
