@@ -186,6 +186,12 @@ void ctl_run_json(struct strbuf *o, const struct store_run *r)
 	strbuf_printf(o, ", \"triggers\": %d}", r->triggers);
 }
 
+/* The columns of `schedctl history`; history_row fills one cell each. */
+static const char *const history_hdr[] = {"RUN",      "STATE", "REASON",    "ATTEMPT",
+					  "TOKEN",    "NODE",  "SCHEDULED", "STARTED",
+					  "FINISHED", "EXIT",  "TRIGGERS",  "ERROR"};
+#define HISTORY_NCOLS (sizeof(history_hdr) / sizeof(history_hdr[0]))
+
 static int history_row(void *arg, const struct store_run *r)
 {
 	struct list_ctx *c = arg;
@@ -211,6 +217,8 @@ static int history_row(void *arg, const struct store_run *r)
 	const char *cells[] = {id,  run_state_name(r->state), run_reason_name(r->reason),
 			       att, tok, r->node[0] ? r->node : "-", sf, st, fin, ex,
 			       r->triggers ? trig : "-", r->error};
+	_Static_assert(sizeof(cells) / sizeof(cells[0]) == HISTORY_NCOLS,
+		       "one cell per history column");
 	table_row(&c->tab, cells);
 	return 0;
 }
@@ -237,13 +245,10 @@ static int cmd_history(struct sched *s, const struct ctl_args *a, struct strbuf 
 		return 1;
 	}
 	struct list_ctx c = {.s = s, .out = out, .json = a->json};
-	static const char *const hdr[] = {"RUN",	 "STATE",   "REASON",   "ATTEMPT",
-					  "TOKEN",	 "NODE",    "SCHEDULED", "STARTED",
-					  "FINISHED", "EXIT",    "TRIGGERS", "ERROR"};
 	if (a->json)
 		strbuf_puts(out, "[");
 	else
-		table_init(&c.tab, 11, hdr);
+		table_init(&c.tab, HISTORY_NCOLS, history_hdr);
 	int rc = store_runs_history(s->store, task, (int)limit, history_row, &c);
 	if (a->json) {
 		strbuf_puts(out, c.n ? "\n]\n" : "]\n");

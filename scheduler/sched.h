@@ -105,6 +105,8 @@ struct sched_run {
 	char avoid[WIRE_NAME_MAX + 1]; /* refused it or ran the failed attempt: others
 					* first (a retry's is derived again at load) */
 	bool deps_met;           /* its cycle's dependencies succeeded (memory only) */
+	int triggers;            /* `schedctl trigger` requests it answers (runs.triggers):
+				  * such a run does not wait for dependencies */
 	char wait[320];          /* pending: why not dispatched yet, set by each
 				  * dispatch pass ("" before the first one) */
 };

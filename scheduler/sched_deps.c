@@ -19,13 +19,22 @@
  *   none, A due but its cursor is     waits ("A (not fired yet)", or
  *     before the instant              "A (paused)": resumed, A's catch-up
  *                                     policy decides its run or skip row)
- *   none, A due, cursor past it       A does not hold it (A was added or its
- *                                     schedule changed after the instant)
+ *   none, A due, cursor past it,      skipped, "dependency A missed (fire
+ *     A defined as now before it      time not run)": A's cursor moved over
+ *                                     the instant without a row (a catch-up
+ *                                     past CATCH_UP_ROWS_MAX counts the
+ *                                     older times in one event)
+ *   none, A due, cursor past it,      A does not hold it (A was added, or
+ *     A defined (changed) after it    changed, after the instant)
  *
- * Manual runs and retries do not wait: a retry continues an attempt whose
- * dependencies were met (or a manual run's), and a manual run is the
- * operator saying "now".  Nothing here creates a run; a skip is the
- * store's pending -> skipped transition.  Whether a run's dependencies
+ * Manual runs, triggered runs and retries do not wait: a retry continues
+ * an attempt whose dependencies were met (or a manual run's), and a
+ * manual or triggered run is someone saying "now".  That includes a
+ * scheduled run a trigger joined while it waited (runs.triggers > 0,
+ * kept in sched_run.triggers): it answers an acknowledged trigger, so it
+ * goes as soon as it may and is never skipped for a dependency (the
+ * store refuses that skip too, store_run_skip_pending).  Nothing here
+ * creates a run; a skip is the store's pending -> skipped transition.  Whether a run's dependencies
  * are met is memory only and derived again from the store's runs after a
  * restart (deps_met starts false and the first pass re-reads).
  *
@@ -165,18 +174,31 @@ out:
 
 enum dep_verdict { DEP_MET, DEP_WAIT, DEP_SKIP };
 
-/* Only runs the schedule made wait for their cycle's dependencies. */
+/* Only runs the schedule made wait for their cycle's dependencies, and
+ * not once a trigger joined them: a run that answers a trigger goes as
+ * soon as it may (and is never skipped for a dependency). */
 static bool waits_for_deps(const struct sched_task *t, const struct sched_run *r)
 {
-	return t && t->def.after[0] &&
+	return t && t->def.after[0] && r->triggers == 0 &&
 	       (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP);
 }
 
-static bool in_cycle(const struct sched_run *r, const char *task, int64_t scheduled_for)
+/* Is the tracked run r task's run of the cycle scheduled_for?  A retry
+ * is only if it continues a run the schedule made (it copies the
+ * scheduled_for of a manual or trigger run too): the store decides that,
+ * as for finished runs (store_run_of_cycle). */
+static bool in_cycle(struct sched *s, const struct sched_run *r, const char *task,
+		     int64_t scheduled_for)
 {
-	return r->scheduled_for == scheduled_for && strcmp(r->task, task) == 0 &&
-	       (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP ||
-		r->reason == REASON_RETRY);
+	if (r->scheduled_for != scheduled_for || strcmp(r->task, task) != 0)
+		return false;
+	if (r->reason == REASON_SCHEDULE || r->reason == REASON_CATCH_UP)
+		return true;
+	if (r->reason != REASON_RETRY)
+		return false;
+	struct store_run sr;
+	int rc = store_run_of_cycle(s->store, task, scheduled_for, &sr);
+	return rc != 0 && (rc < 0 || sr.run_id == r->run_id); /* unreadable: it holds */
 }
 
 /* Append "name (what)" (fmt: prefix, name, what) to a list; a list too
@@ -206,7 +228,7 @@ static enum dep_verdict dep_state(struct sched *s, const struct sched_run *r, co
 		return DEP_MET; /* not in the set (the loader refuses this) */
 	for (size_t i = 0; i < s->nruns; i++) {
 		const struct sched_run *x = &s->runs[i];
-		if (run_state_terminal(x->state) || !in_cycle(x, name, T))
+		if (run_state_terminal(x->state) || !in_cycle(s, x, name, T))
 			continue;
 		if (a->paused && x->state == RUN_PENDING)
 			snprintf(what, sizeof(what), "paused");
@@ -238,9 +260,27 @@ static enum dep_verdict dep_state(struct sched *s, const struct sched_run *r, co
 	}
 	int64_t f;
 	bool due = cron_next(&a->def.cron, T - 1, &f) == 0 && f == T;
-	if (due && a->cursor < T) {
+	if (!due)
+		return DEP_MET;
+	if (a->cursor < T) {
 		append(why, len, "%s%s (%s)", name, a->paused ? "paused" : "not fired yet");
 		return DEP_WAIT;
+	}
+	/* A's cursor is past T and T has no row of A.  If A had its present
+	 * definition before T, T was one of its fire times and was passed
+	 * over (counted in a catch-up event, not run): the cycle's A never
+	 * ran.  If A was added or changed since, its cursor started after T
+	 * and T was never A's (any change counts: when only the command
+	 * changed, such a T is let go, as before). */
+	int64_t since_ms;
+	rc = store_task_defined_ms(s->store, name, &since_ms);
+	if (rc < 0 && rc != -ENOENT) {
+		append(why, len, "%s%s (%s)", name, "store unreadable");
+		return DEP_WAIT;
+	}
+	if (rc == 0 && since_ms < T * 1000) {
+		snprintf(why, len, "dependency %s missed (fire time not run)", name);
+		return DEP_SKIP;
 	}
 	return DEP_MET;
 }
@@ -307,9 +347,11 @@ void sched_deps_settle(struct sched *s, int64_t now_ms)
 						 (unsigned long long)r->run_id, r->task, why);
 					r->state = RUN_SKIPPED;
 					again = true;
-				} else if (rc == -ESTALE &&
+				} else if ((rc == -ESTALE || rc == -EBUSY) &&
 					   store_run_get(s->store, r->run_id, &sr) == 0) {
-					r->state = sr.state; /* moved on meanwhile */
+					/* moved on meanwhile, or a trigger joined it */
+					r->state = sr.state;
+					r->triggers = sr.triggers;
 				} else {
 					log_warnx("run %llu of %s: could not record its skip (%s)",
 						  (unsigned long long)r->run_id, r->task,

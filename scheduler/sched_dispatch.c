@@ -68,6 +68,7 @@ static int load_one(void *arg, const struct store_run *sr)
 		.created_ms = sr->created_ms,
 		.not_before_ms = sr->not_before_ms,
 		.cancel_requested = sr->cancel_requested,
+		.triggers = sr->triggers,
 	};
 	snprintf(r.task, sizeof(r.task), "%s", sr->task);
 	snprintf(r.node, sizeof(r.node), "%s", sr->node);

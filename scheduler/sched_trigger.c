@@ -28,6 +28,16 @@
 /* When a store error stops windows from closing: try again after this. */
 #define TRIGGER_RETRY_MS 1000
 
+/* The triggers now on the tracked run the store answered them with:
+ * sched_deps.c lets a run that answers triggers go without waiting for
+ * its dependencies. */
+static void note_triggers(struct sched *s, const struct store_trigger_result *r)
+{
+	struct sched_run *run = r->run_id ? sched_run_find(s, r->run_id) : NULL;
+	if (run)
+		run->triggers = r->count;
+}
+
 /* A run the store created for triggers: track it like any new run. */
 static void track(struct sched *s, const char *task, const struct store_trigger_result *r,
 		  int64_t now_ms)
@@ -46,6 +56,7 @@ static void track(struct sched *s, const char *task, const struct store_trigger_
 		.state = RUN_PENDING,
 	};
 	sched_track_created(s, &rn, &cr);
+	note_triggers(s, r);
 }
 
 struct due_ctx {
@@ -84,6 +95,7 @@ static int close_one(void *arg, const struct store_trigger_window *w)
 			 r.active_run_id ? " waits behind the active run" : "");
 		break;
 	case STORE_TRIGGER_JOINED_RUN:
+		note_triggers(c->s, &r);
 		log_info("task %s: trigger window closed (%d trigger(s)): joined waiting run %llu",
 			 w->task, w->count, (unsigned long long)r.run_id);
 		break;
@@ -156,6 +168,11 @@ int sched_trigger(struct sched *s, struct sched_task *t, struct store_trigger_re
 	switch (out->outcome) {
 	case STORE_TRIGGER_CREATED:
 		track(s, t->def.name, out, now);
+		sched_dispatch_pending(s);
+		break;
+	case STORE_TRIGGER_JOINED_RUN:
+		/* A scheduled run waiting for its dependencies goes now. */
+		note_triggers(s, out);
 		sched_dispatch_pending(s);
 		break;
 	case STORE_TRIGGER_OPENED:

@@ -120,11 +120,17 @@ static const char *const store_sql[SQ__COUNT] = {
 		"SELECT id, at_ms, kind, task, run_id, node, message FROM events "
 		"ORDER BY id DESC LIMIT ?1",
 	/* Only runs the schedule made (and their retries) belong to a cycle:
-	 * runs_history serves task_id, newest first. */
+	 * runs_history serves task_id, newest first.  A retry copies the
+	 * scheduled_for of its first attempt, which for a manual or trigger
+	 * run is only the time it was made: a retry counts if the cycle has
+	 * a first attempt the schedule made before it. */
 	[SQ_RUN_OF_CYCLE] =
 		"SELECT " STORE_RUN_COLS " WHERE r.task_id = "
 		"(SELECT id FROM tasks WHERE name = ?1) AND r.scheduled_for = ?2 "
-		"AND r.reason IN ('schedule', 'catch_up', 'retry') "
+		"AND (r.reason IN ('schedule', 'catch_up') OR (r.reason = 'retry' AND "
+		"EXISTS (SELECT 1 FROM runs c WHERE c.task_id = r.task_id "
+		"AND c.scheduled_for = r.scheduled_for AND c.attempt = 1 "
+		"AND c.reason IN ('schedule', 'catch_up') AND c.run_id < r.run_id))) "
 		"ORDER BY r.run_id DESC LIMIT 1",
 };
 

@@ -344,7 +344,9 @@ int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n
  *
  * A schedule cycle is the set of runs that fall due for one instant
  * (scheduled_for).  Its runs are those the schedule or a catch-up made and
- * their retries; manual runs belong to no cycle. */
+ * their retries; manual and trigger runs belong to no cycle, nor do their
+ * retries (a retry counts when the cycle has a first attempt the schedule
+ * made before it). */
 
 /*
  * The newest run of task in the cycle `scheduled_for` (the last attempt
@@ -355,10 +357,20 @@ int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for
 		       struct store_run *out);
 
 /*
+ * When the live task's definition took its present form (wall ms): its
+ * creation, its last change on a reload, or its return after a removal
+ * (tasks.updated_ms; pause, resume and the cursor leave it).  A fire time
+ * after it was one of the definition as it is now.  0 and *out_ms,
+ * -ENOENT for an unknown or removed task, or a negative errno.
+ */
+int store_task_defined_ms(struct store *st, const char *task, int64_t *out_ms);
+
+/*
  * A pending run that can never run (a dependency of its cycle failed):
  * pending -> skipped with `why` as its error text and a "skip" event, in
  * one transaction.  -ESTALE if the run is no longer pending (it was
- * dispatched or cancelled meanwhile), -ENOENT if unknown.
+ * dispatched or cancelled meanwhile), -EBUSY if it answers triggers
+ * (runs.triggers > 0: it is not skipped), -ENOENT if unknown.
  */
 int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, int64_t now_ms);
 

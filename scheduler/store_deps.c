@@ -1,7 +1,8 @@
 /*
  * store_deps.c - the store's part of `after` (see store.h, "dependencies"):
- * finding a task's run in one schedule cycle, and skipping a pending run
- * whose dependency failed.  The decisions are the scheduler's
+ * finding a task's run in one schedule cycle, since when a task has its
+ * definition, and skipping a pending run
+ * whose dependency failed (never one that answers triggers).  The decisions are the scheduler's
  * (sched_deps.c); the store only reads and records.
  */
 #include <errno.h>
@@ -29,6 +30,30 @@ int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for
 	return 1;
 }
 
+int store_task_defined_ms(struct store *st, const char *task, int64_t *out_ms)
+{
+	if (!task || !task[0])
+		return -EINVAL;
+	/* Rarely needed (a dependency's fire time without a row): prepared
+	 * per call, the shared statement table stays as it is. */
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db,
+				    "SELECT updated_ms FROM tasks WHERE name = ?1 AND removed = 0",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		int ret = store__err(st, rc, "prepare task definition time");
+		sqlite3_finalize(s);
+		return ret;
+	}
+	rc = store__bind_text(s, 1, task, TASK_NAME_MAX, false);
+	int ret = rc != SQLITE_OK ? store__err(st, rc, "bind task")
+				  : store__row(st, s, "read task definition time");
+	if (ret == 1)
+		*out_ms = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return ret < 0 ? ret : ret == 1 ? 0 : -ENOENT;
+}
+
 int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, int64_t now_ms)
 {
 	struct store_run r;
@@ -41,6 +66,10 @@ int store_run_skip_pending(struct store *st, uint64_t run_id, const char *why, i
 		goto fail;
 	if (r.state != RUN_PENDING) {
 		ret = -ESTALE;
+		goto fail;
+	}
+	if (r.triggers > 0) {
+		ret = -EBUSY; /* it answers triggers: it runs whatever its cycle did */
 		goto fail;
 	}
 	sqlite3_stmt *s = store__stmt(st, SQ_RUN_SUPERSEDE);

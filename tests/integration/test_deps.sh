@@ -17,9 +17,13 @@
 #      a dependency, labels nobody carries, paused;
 #  (e) waiting survives a restart of schedd: rb after ra, ra still running
 #      (it waits for a flag file) while schedd restarts; rb still waits for
-#      it afterwards and starts only after ra ended.
+#      it afterwards and starts only after ra ended;
+#  (f) a trigger joins a dependent's waiting run: tb after ta, ta running
+#      (it waits for a flag file, then fails); `schedctl trigger tb` joins
+#      tb's run of the cycle, which then runs at once and is not skipped
+#      when ta fails (the acknowledged trigger is answered).
 #
-# Workers: w1 (role=chain, 4 slots) for a and b, w2 (pool=one, 1 slot) for c.
+# Workers: w1 (role=chain, 5 slots) for a, b, e, f; w2 (pool=one, 1 slot) for c.
 . "$(dirname "$0")/lib.sh"
 
 write_config
@@ -96,6 +100,17 @@ schedule = $EVERY
 after = ra
 labels = role=chain
 
+[task ta]
+command = for i in \$(seq 300); do [ -f $T/ta.go ] && break; sleep 0.2; done; exit 1
+schedule = $EVERY
+labels = role=chain
+
+[task tb]
+command = echo "\$SCHED_SCHEDULED_FOR" >> $T/tb.ran
+schedule = $EVERY
+after = ta
+labels = role=chain
+
 [task nolabel]
 command = true
 schedule = 0 0 1 1 *
@@ -108,7 +123,7 @@ labels = role=chain
 CONF
 
 start_schedd
-start_worker 1 --labels role=chain --slots 4
+start_worker 1 --labels role=chain --slots 5
 start_worker 2 --labels pool=one --slots 1
 wait_for 15 "two workers alive" workers_alive 2
 
@@ -154,6 +169,26 @@ PY
 cycle_ended() { # TASK
 	cycle_run "$1" && python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["state"] not in ("pending","dispatched","running") else 1)' "$T/run.json"
 }
+
+# (f) a trigger joins tb's run while it waits for the running ta.
+wait_for 15 "tb waits for the running ta" tasks_say tb 'w.startswith("waiting for ta (run ") and w.endswith(" running)")'
+cycle_run tb
+TB_RUN=$(json 'j["run_id"]' <"$T/run.json")
+want 0 ctl trigger tb
+grep -q "joined run $TB_RUN" "$T/out" || fail "trigger did not join run $TB_RUN: $(cat "$T/out")"
+wait_for 15 "tb's triggered run of the cycle ends" cycle_ended tb
+cycle_run tb
+jtrue "$T/run.json" 'j["state"] == "succeeded" and j["triggers"] == 1' "tb ran for its trigger"
+grep -qx "$C" "$T/tb.ran" || fail "tb did not run in cycle $C"
+cycle_run ta
+jtrue "$T/run.json" 'j["state"] == "running"' "ta still running when tb ran"
+touch "$T/ta.go"
+wait_for 15 "ta's run of the cycle ends" cycle_ended ta
+cycle_run ta
+jtrue "$T/run.json" 'j["state"] == "failed"' "ta failed"
+cycle_run tb
+jtrue "$T/run.json" "j['run_id'] == $TB_RUN and j['state'] == 'succeeded'" "tb's run stays succeeded"
+pass "a trigger that joined a dependent's waiting run makes it run at once; the dependency's failure skips nothing"
 
 # (a) the failure in the middle.
 wait_for 30 "fc's run of the cycle ends" cycle_ended fc

@@ -113,7 +113,7 @@ jtrue "$T/h20.json" 'all(r["exit_code"] == 0 and r["node"] in ("w1", "w2") and r
 jtrue "$T/h20.json" '[r["token"] for r in j if r["token"] > 0] == sorted((r["token"] for r in j if r["token"] > 0), reverse=True) and len({r["token"] for r in j if r["token"] > 0}) == len([r for r in j if r["token"] > 0])' "tokens strictly increase with run ids"
 want 0 ctl history tick --limit 2
 # ATTEMPT: the attempt number of each run (retries), since issue 5.
-has "$T/out" '^RUN +STATE +REASON +ATTEMPT +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT' "history header"
+has "$T/out" '^RUN +STATE +REASON +ATTEMPT +TOKEN +NODE +SCHEDULED +STARTED +FINISHED +EXIT +TRIGGERS +ERROR *$' "history header"
 [ "$(grep -Ec '^[0-9]+ ' "$T/out")" -eq 2 ] || fail "history --limit 2 printed $(grep -Ec '^[0-9]+ ' "$T/out") rows: $(cat "$T/out")"
 pass "history: --limit, fields, values, table"
 
@@ -211,6 +211,9 @@ wait_for 15 "run $Q1 cancelled" run_is "$Q1" q cancelled
 wait_for 15 "queued run $Q2 starts once $Q1 ended" run_is "$Q2" q running
 want 0 ctl cancel "$Q2"
 wait_for 15 "run $Q2 cancelled" run_is "$Q2" q cancelled
+# The ERROR column of the history table carries the run's error text.
+want 0 ctl history q
+has "$T/out" "^$Q2 +cancelled +manual +1 +[0-9]+ +w[12] .* +- +cancelled by operator *\$" "history table row with its error text"
 # The queued run waited without being offered to workers (the store's
 # unique index would refuse it; trying anyway floods the log).
 grep -q 'store refused a second active run' "$T/schedd.log" &&

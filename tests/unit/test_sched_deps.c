@@ -401,6 +401,57 @@ Test(sched_deps, a_paused_dependency_with_a_waiting_run_says_paused)
 	expect_wait("a", "paused");
 }
 
+static void pause_task(const char *name, bool paused)
+{
+	cr_assert_eq(store_task_set_paused(s.store, name, paused), 0);
+	task(name)->paused = paused;
+	sched_task_rearm(&s, task(name));
+}
+
+/* a paused for 130 fire times: on resume its catch-up writes rows for the
+ * newest 100 only and counts the older ones in an event.  b's run of the
+ * first of them waited for a; a never ran that cycle, so it is skipped. */
+Test(sched_deps, a_dependency_whose_fire_time_was_passed_over_skips_the_run)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	pause_task("a", true);
+	for (int i = 1; i <= 130; i++)
+		fire_and_dispatch(T0 + 60 * i);
+	uint64_t b = pending_id("b");
+	cr_assert_eq(tracked("b")->scheduled_for, T0 + 60);
+	expect_wait("b", "waiting for a (paused)");
+	pause_task("a", false);
+	fire_and_dispatch(T0 + 60 * 130 + 5);
+	struct store_run r;
+	cr_assert_eq(store_run_of_cycle(s.store, "a", T0 + 60, &r), 0, "a has a row for T0+60");
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_SKIPPED, "b's run is %s", run_state_name(r.state));
+	cr_assert_str_eq(r.error, "dependency a missed (fire time not run)");
+	cr_assert_null(tracked("b"));
+}
+
+/* A whose schedule changed after the instant: its cursor starts after it,
+ * the instant was never A's, and it does not hold the run. */
+Test(sched_deps, a_dependency_changed_after_the_instant_does_not_hold)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	pause_task("a", true);
+	fire_and_dispatch(T0 + 60);
+	expect_wait("b", "waiting for a (paused)");
+	set_now(T0 + 90);
+	snprintf(defs[0].schedule, sizeof(defs[0].schedule), "every 30s");
+	char err[128] = "";
+	cr_assert_eq(cron_parse("every 30s", "UTC", &defs[0].cron, err, sizeof(err)), 0, "%s", err);
+	apply();
+	cr_assert(task("a")->paused);
+	sched_dispatch_pending(&s);
+	expect_wait("b", NO_WORKER);
+}
+
 Test(sched_deps, manual_runs_do_not_wait)
 {
 	add_task("a", "every 60s", "");
@@ -410,6 +461,75 @@ Test(sched_deps, manual_runs_do_not_wait)
 	cr_assert_eq(sched_run_create(&s, task("b"), REASON_MANUAL, T0 + 30, 1, false, 0, 0, &out),
 		     0);
 	sched_dispatch_pending(&s);
+	expect_wait("b", NO_WORKER);
+}
+
+/* A trigger joined b's scheduled run while it waited for a: the run
+ * answers an acknowledged trigger, so it goes at once and a's failure
+ * does not skip it (nor after a restart, from runs.triggers). */
+Test(sched_deps, a_triggered_run_does_not_wait_and_is_never_dependency_skipped)
+{
+	add_task("a", "every 60s", "");
+	add_task("b", "every 60s", "a");
+	apply();
+	fire_and_dispatch(T0 + 60);
+	uint64_t a = pending_id("a"), b = pending_id("b");
+	char want[128];
+	snprintf(want, sizeof(want), "waiting for a (run %llu pending)", (unsigned long long)a);
+	expect_wait("b", want);
+	struct store_trigger_result tr;
+	cr_assert_eq(sched_trigger(&s, task("b"), &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_JOINED_RUN);
+	cr_assert_eq(tr.run_id, b);
+	cr_assert_eq(tracked("b")->triggers, 1);
+	expect_wait("b", NO_WORKER); /* sched_trigger ran a dispatch pass */
+
+	/* The store refuses the dependency skip of a run that answers triggers. */
+	cr_assert_eq(store_run_skip_pending(s.store, b, "dependency a failed", wall_ms), -EBUSY);
+
+	end_run(a, RUN_FAILED, false);
+	sched_dispatch_pending(&s);
+	cr_assert_eq(pending_id("b"), b, "b's run was dropped");
+	expect_wait("b", NO_WORKER);
+	struct store_run r;
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_PENDING);
+	cr_assert_eq(r.triggers, 1);
+
+	/* After a restart the count comes from the store. */
+	free(s.runs);
+	s.runs = NULL;
+	s.nruns = 0;
+	apply();
+	cr_assert_eq(sched_runs_load(&s), 0);
+	cr_assert_eq(tracked("b")->triggers, 1);
+	sched_dispatch_pending(&s);
+	expect_wait("b", NO_WORKER);
+	cr_assert_eq(store_run_get(s.store, b, &r), 0);
+	cr_assert_eq(r.state, RUN_PENDING);
+}
+
+/* A retry copies its first attempt's scheduled_for: that of a manual run
+ * is the time it was made, which may be an instant of b's cycle.  The
+ * retry still belongs to no cycle and does not hold b. */
+Test(sched_deps, a_retry_of_a_manual_run_belongs_to_no_cycle)
+{
+	add_task("a", "every 3600s", "")->retries = 1;
+	add_task("b", "every 60s", "a");
+	apply();
+	set_now(T0 + 60);
+	struct store_run_created out;
+	cr_assert_eq(sched_run_create(&s, task("a"), REASON_MANUAL, T0 + 60, 1, false, 0, 0, &out),
+		     0);
+	end_run(out.run_id, RUN_FAILED, true);
+	struct sched_run *retry = tracked("a");
+	cr_assert_not_null(retry);
+	cr_assert_eq(retry->reason, REASON_RETRY);
+	cr_assert_eq(retry->scheduled_for, T0 + 60);
+	struct store_run r;
+	cr_assert_eq(store_run_of_cycle(s.store, "a", T0 + 60, &r), 0, "run %llu in the cycle",
+		     (unsigned long long)r.run_id);
+	fire_and_dispatch(T0 + 60); /* b only: a is not due */
 	expect_wait("b", NO_WORKER);
 }
 
