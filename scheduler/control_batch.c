@@ -278,6 +278,10 @@ static void item_text(struct sched *s, const struct store_batch_item *it, struct
 				      : "");
 		return;
 	case STORE_BATCH_CANCEL:
+		if (it->rc == -EALREADY && it->cancelled_before) {
+			strbuf_printf(out, "%s: cancelled by an earlier item (unchanged)\n", name);
+			return;
+		}
 		if (it->rc == -EALREADY) {
 			strbuf_printf(out, "task %s has no unfinished run (unchanged)\n", name);
 			return;

@@ -9,7 +9,8 @@
 #      names the blocker (text and --json);
 #  (c) run by selector starts every matching task; cancel by selector
 #      stops them; cancel of a task with nothing unfinished is unchanged;
-#      cancel of a finished run among others blocks the batch;
+#      cancel of a finished run among others blocks the batch; `cancel
+#      TASK RUN` where the task item already cancelled RUN is not blocked;
 #  (d) bad arguments exit 2 with a message; a selector matching no task
 #      exits 1.
 . "$(dirname "$0")/lib.sh"
@@ -94,6 +95,15 @@ jtrue "$T/out" 'j["ok"] and all(i["result"] in ("cancel_requested", "cancelled")
 wait_for 20 "e1 and e2 stopped" sh -c "! pgrep -f 'sleep 60.${U}[12]'"
 want 0 ctl cancel quick web
 grep -q "^task quick has no unfinished run (unchanged)" "$T/out" || fail "cancel unchanged text: $(cat "$T/out")"
+# A task and its own waiting run in one cancel: the run, cancelled by the
+# task item, is unchanged for its own item, not a blocker.
+R2=$(trigger e1)
+wait_for 20 "e1 running again" procs "sleep 60.${U}1"
+want 0 ctl --json trigger e1
+P=$(json 'j["run_id"]' <"$T/out")
+want 0 ctl cancel e1 "$P"
+grep -q "^e1: run $P cancelled (it had not started)" "$T/out" && grep -q "^run $P: cancelled by an earlier item (unchanged)" "$T/out" || fail "cancel e1 P text: $(cat "$T/out")"
+wait_for 20 "run $R2 cancelled" run_in "$R2" cancelled
 pass "(c) run and cancel by selector; a finished run blocks a cancel batch"
 
 # (d)

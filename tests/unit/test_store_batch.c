@@ -281,6 +281,50 @@ Test(store_batch, cancel_task_takes_active_and_pending)
 	cr_assert_eq(state_of(act), RUN_DISPATCHED);
 }
 
+/* `cancel q 42 41` where 42 is q's pending run and 41 its active one: the
+ * task item cancels both first; the later run items are unchanged, not
+ * blockers ("has already finished") and not a second cancel. */
+Test(store_batch, cancel_task_then_its_runs_is_not_blocked)
+{
+	five_tasks();
+	uint64_t act = new_run("q", "n1");
+	struct store_run_new rn = rn_of("q", OVERLAP_QUEUE);
+	struct store_run_created c;
+	cr_assert_eq(store_run_create(st, &rn, &c), 0);
+	struct store_batch_item it[3] = {
+		{.op = STORE_BATCH_CANCEL, .task = "q"},
+		{.op = STORE_BATCH_CANCEL, .run_id = c.run_id},
+		{.op = STORE_BATCH_CANCEL, .run_id = act},
+	};
+	size_t blocker = 99;
+	cr_assert_eq(store_batch_apply(st, it, 3, NOW_MS, &blocker), 0, "blocked at %zu",
+		     blocker);
+	cr_assert_eq(it[0].rc, 0);
+	cr_assert_eq(it[0].ncancelled, 2);
+	cr_assert_eq(it[1].rc, -EALREADY);
+	cr_assert(it[1].cancelled_before);
+	cr_assert_eq(it[1].ncancelled, 0);
+	cr_assert_eq(it[2].rc, -EALREADY);
+	cr_assert(it[2].cancelled_before);
+	cr_assert_eq(state_of(c.run_id), RUN_CANCELLED);
+
+	/* The other order: the run items first, then the task, which has
+	 * nothing left of its own to do (unchanged); a run finished before
+	 * the batch still blocks. */
+	uint64_t act2 = new_run("a", "n1");
+	struct store_batch_item rev[2] = {
+		{.op = STORE_BATCH_CANCEL, .run_id = act2},
+		{.op = STORE_BATCH_CANCEL, .task = "a"},
+	};
+	cr_assert_eq(store_batch_apply(st, rev, 2, NOW_MS, &blocker), 0);
+	cr_assert_eq(rev[0].ncancelled, 1);
+	cr_assert_eq(rev[1].rc, -EALREADY);
+	cr_assert_eq(rev[1].ncancelled, 0);
+	struct store_batch_item fin = {.op = STORE_BATCH_CANCEL, .run_id = c.run_id};
+	cr_assert_eq(store_batch_apply(st, &fin, 1, NOW_MS, &blocker), -EALREADY);
+	cr_assert(!fin.cancelled_before);
+}
+
 /* store_retry.c: the previous attempt's node, for a retry after restart. */
 Test(store_batch, previous_attempt_node)
 {
