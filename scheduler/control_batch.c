@@ -286,6 +286,9 @@ static void item_text(struct sched *s, const struct store_batch_item *it, struct
 			strbuf_printf(out, "task %s has no unfinished run (unchanged)\n", name);
 			return;
 		}
+		if (it->dropped_triggers)
+			strbuf_printf(out, "%s: its open trigger window dropped (%d trigger(s))\n",
+				      name, it->dropped_triggers);
 		for (size_t k = 0; k < it->ncancelled; k++) {
 			const struct sched_run *r = sched_run_find(s, it->cancelled[k]);
 			if (it->cancel_state[k] == RUN_CANCELLED)
@@ -340,6 +343,9 @@ static void item_json(struct sched *s, const struct store_batch_item *it, bool c
 					      k ? ", " : "", (unsigned long long)it->cancelled[k],
 					      run_state_name(it->cancel_state[k]));
 			strbuf_puts(out, "]");
+			if (it->task)
+				strbuf_printf(out, ", \"dropped_triggers\": %d",
+					      it->dropped_triggers);
 		}
 	}
 	strbuf_puts(out, "}");

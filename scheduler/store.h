@@ -307,9 +307,12 @@ int store_run_previous_node(struct store *st, uint64_t run_id, char *node, size_
  *     earlier item of the batch cancelled (or asked to cancel) is not:
  *     rc -EALREADY with cancelled_before, "unchanged".
  *   cancel of a task: unknown or removed task (-ENOENT).  A task without
- *     an unfinished run is not: rc -EALREADY, "unchanged".  Otherwise its
- *     active and its pending run (at most one each; not those an earlier
- *     item cancelled) are cancelled as by store_run_cancel.
+ *     an unfinished run or open trigger window is not: rc -EALREADY,
+ *     "unchanged".  Otherwise its active and its pending run (at most one
+ *     each; not those an earlier item cancelled) are cancelled as by
+ *     store_run_cancel, and its open debounce window is dropped with a
+ *     "trigger_dropped" event (dropped_triggers), so that no run comes of
+ *     triggers sent before the cancel.
  * Pause and resume write a "pause"/"resume" event each, in the same
  * transaction.  Any other failure (-EIO, -ENOMEM) also rolls back and
  * names the item it happened on.  Items after a blocker are not tried
@@ -336,8 +339,10 @@ struct store_batch_item {
 	size_t ncancelled;            /* cancel: runs cancelled (0..2) */
 	uint64_t cancelled[2];
 	enum run_state cancel_state[2]; /* cancelled, or still active (requested) */
-	bool cancelled_before;        /* cancel of a run: rc -EALREADY because an
-				       * earlier item cancelled it ("unchanged") */
+	int dropped_triggers;		/* cancel of a task: triggers of its open
+					 * debounce window dropped (0: none) */
+	bool cancelled_before;		/* cancel of a run: rc -EALREADY because an
+					 * earlier item cancelled it ("unchanged") */
 };
 
 /* 0: every item applied (or unchanged) and committed; else the blocker's

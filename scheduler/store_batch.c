@@ -30,10 +30,10 @@ static bool cancelled_before(const struct store_batch_item *items, size_t i, uin
 }
 
 /* Cancel the unfinished runs of a task: its active one, then its pending
- * one.  Runs an earlier item already cancelled are left to that item.
+ * one, and drop its open debounce window (whose triggers would make a run
+ * later).  Runs an earlier item already cancelled are left to that item.
  * -EALREADY when there was nothing to do. */
-static int cancel_task(struct store *st, struct store_batch_item *items, size_t i,
-		       int64_t now_ms)
+static int cancel_task(struct store *st, struct store_batch_item *items, size_t i, int64_t now_ms)
 {
 	struct store_batch_item *it = &items[i];
 	struct store__task t;
@@ -55,11 +55,14 @@ static int cancel_task(struct store *st, struct store_batch_item *items, size_t 
 			return ret == -EALREADY ? -EIO : ret; /* it was unfinished a moment ago */
 		it->cancelled[it->ncancelled++] = run_id;
 	}
-	return it->ncancelled ? 0 : -EALREADY;
+	ret = store__trigger_drop_tx(st, t.id, it->task, "cancelled by the operator", now_ms,
+				     &it->dropped_triggers);
+	if (ret < 0)
+		return ret;
+	return it->ncancelled || it->dropped_triggers ? 0 : -EALREADY;
 }
 
-static int apply_one(struct store *st, struct store_batch_item *items, size_t i,
-		     int64_t now_ms)
+static int apply_one(struct store *st, struct store_batch_item *items, size_t i, int64_t now_ms)
 {
 	struct store_batch_item *it = &items[i];
 	int ret;
@@ -116,6 +119,7 @@ int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n
 	for (size_t i = 0; i < n; i++) {
 		items[i].rc = 1;
 		items[i].ncancelled = 0;
+		items[i].dropped_triggers = 0;
 		items[i].cancelled_before = false;
 		memset(&items[i].created, 0, sizeof(items[i].created));
 	}
@@ -143,6 +147,7 @@ fail:
 	 * they would have done). */
 	for (size_t i = 0; i < n; i++) {
 		items[i].ncancelled = 0;
+		items[i].dropped_triggers = 0;
 		items[i].created.run_id = 0;
 		items[i].created.token = 0;
 	}

@@ -297,8 +297,7 @@ Test(store_batch, cancel_task_then_its_runs_is_not_blocked)
 		{.op = STORE_BATCH_CANCEL, .run_id = act},
 	};
 	size_t blocker = 99;
-	cr_assert_eq(store_batch_apply(st, it, 3, NOW_MS, &blocker), 0, "blocked at %zu",
-		     blocker);
+	cr_assert_eq(store_batch_apply(st, it, 3, NOW_MS, &blocker), 0, "blocked at %zu", blocker);
 	cr_assert_eq(it[0].rc, 0);
 	cr_assert_eq(it[0].ncancelled, 2);
 	cr_assert_eq(it[1].rc, -EALREADY);
@@ -323,6 +322,64 @@ Test(store_batch, cancel_task_then_its_runs_is_not_blocked)
 	struct store_batch_item fin = {.op = STORE_BATCH_CANCEL, .run_id = c.run_id};
 	cr_assert_eq(store_batch_apply(st, &fin, 1, NOW_MS, &blocker), -EALREADY);
 	cr_assert(!fin.cancelled_before);
+}
+
+static int count_windows(void *arg, const struct store_trigger_window *w)
+{
+	(void)w;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Cancelling a task drops its open debounce window in the same
+ * transaction: closing it later makes no run. */
+Test(store_batch, cancel_task_drops_its_trigger_window)
+{
+	five_tasks();
+	struct store_trigger_result tr;
+	cr_assert_eq(store_trigger(st, "a", 5000, NOW_MS, &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_OPENED);
+	cr_assert_eq(store_trigger(st, "a", 5000, NOW_MS + 1, &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_JOINED_WINDOW);
+
+	/* A blocked batch leaves the window. */
+	struct store_batch_item bad[2] = {{.op = STORE_BATCH_CANCEL, .task = "a"},
+					  {.op = STORE_BATCH_CANCEL, .task = "zz"}};
+	size_t blocker;
+	cr_assert_eq(store_batch_apply(st, bad, 2, NOW_MS + 2, &blocker), -ENOENT);
+	cr_assert_eq(bad[0].dropped_triggers, 0);
+	int n = 0;
+	cr_assert_eq(store_trigger_windows(st, count_windows, &n), 0);
+	cr_assert_eq(n, 1);
+
+	struct store_batch_item it = {.op = STORE_BATCH_CANCEL, .task = "a"};
+	cr_assert_eq(store_batch_apply(st, &it, 1, NOW_MS + 2, &blocker), 0);
+	cr_assert_eq(it.rc, 0, "a task with only a window is not unchanged");
+	cr_assert_eq(it.ncancelled, 0);
+	cr_assert_eq(it.dropped_triggers, 2);
+	n = 0;
+	cr_assert_eq(store_trigger_windows(st, count_windows, &n), 0);
+	cr_assert_eq(n, 0);
+	/* The window timer finds nothing to close: no run. */
+	cr_assert_eq(store_trigger_close(st, "a", NOW_MS + 10000, &tr), -ENOENT);
+	/* Again: nothing left, unchanged. */
+	cr_assert_eq(store_batch_apply(st, &it, 1, NOW_MS + 3, &blocker), 0);
+	cr_assert_eq(it.rc, -EALREADY);
+
+	/* The event says why. */
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *s;
+	cr_assert_eq(
+		sqlite3_prepare_v2(db,
+				   "SELECT count(*) FROM events WHERE kind = 'trigger_dropped' "
+				   "AND message LIKE '2 trigger(s) dropped: cancelled by%'",
+				   -1, &s, NULL),
+		SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(s, 0), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
 }
 
 /* store_retry.c: the previous attempt's node, for a retry after restart. */
