@@ -168,11 +168,14 @@ int store_run_assign(struct store *st, uint64_t run_id, const char *node, int64_
  * node cleared, with a NEW token (the task's next), so it can be
  * dispatched again and any late copy of the old dispatch stays stale.
  * With cancel requested it ends as cancelled instead.  *new_token (may be
- * NULL) receives the run's token afterwards.  Idempotent: 0 if already
- * pending or terminal.  -ESTALE if token or node do not match.
+ * NULL) receives the run's token afterwards.  If the task already had a
+ * pending run, that newer run is superseded (skipped, its triggers move to
+ * run_id: only one run may wait) and *superseded (may be NULL) receives
+ * its id, else 0.  Idempotent: 0 if already pending or terminal.  -ESTALE
+ * if token or node do not match.
  */
-int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token,
-		       const char *node, const char *why, int64_t now_ms, uint64_t *new_token);
+int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const char *node,
+		       const char *why, int64_t now_ms, uint64_t *new_token, uint64_t *superseded);
 
 /*
  * dispatched -> running.  Idempotent (0 if already running or ended).
