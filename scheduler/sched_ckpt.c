@@ -101,7 +101,7 @@ void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH])
 	crypto_generichash(out, WIRE_CKPT_HASH, data, len, NULL, 0);
 }
 
-void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct wire_dispatch *d)
+int sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct wire_dispatch *d)
 {
 	struct store_ckpt m;
 	int rc = store_ckpt_get(s->store, r->task, &m, NULL);
@@ -109,17 +109,20 @@ void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct
 	d->ckpt_size = 0;
 	memset(d->ckpt_hash, 0, sizeof(d->ckpt_hash));
 	if (rc == -ENOENT)
-		return;
-	if (rc < 0) {
-		log_errorx(
-			"run %llu of %s: cannot read the task's checkpoint (%s); the run is sent "
-			"without it",
-			(unsigned long long)r->run_id, r->task, strerror(-rc));
-		return;
-	}
+		return 0;
+	if (rc < 0)
+		return rc; /* not "none": the run must not start without it */
 	d->ckpt = 1;
 	d->ckpt_size = m.size;
 	memcpy(d->ckpt_hash, m.hash, WIRE_CKPT_HASH);
+	return 0;
+}
+
+int sched_ckpt_readable(struct sched *s, const char *task)
+{
+	struct store_ckpt m;
+	int rc = store_ckpt_get(s->store, task, &m, NULL);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 static void send_ack(struct sched *s, const struct net_addr *to, const struct wire_ckpt_chunk *c,
@@ -340,9 +343,12 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 	send_ack(s, &nm->from, k, x->verdict ? x->verdict : CKPT_PART);
 }
 
-/* The stored checkpoint of task, if its hash is hash (cached). */
-static const struct store_ckpt *served(struct sched *s, const char *task, const uint8_t *hash,
-				       const void **data)
+/* The stored checkpoint of task, if its hash is hash (cached): 1 with
+ * *meta and *data, 0 if that checkpoint is no longer stored, or the
+ * store's negative errno when it could not be read (then nobody may say
+ * "gone": the worker would delete its copy). */
+static int served(struct sched *s, const char *task, const uint8_t *hash,
+		  const struct store_ckpt **meta, const void **data)
 {
 	struct sched_ckpt *c = s->ckpt;
 	if (strcmp(c->cache_task, task) != 0 ||
@@ -350,19 +356,22 @@ static const struct store_ckpt *served(struct sched *s, const char *task, const 
 		cache_drop(c);
 		void *d = NULL;
 		int rc = store_ckpt_get(s->store, task, &c->cache_meta, &d);
+		if (rc == -ENOENT)
+			return 0;
 		if (rc < 0) {
-			if (rc != -ENOENT)
-				log_warnx("checkpoint of %s: cannot read it: %s", task,
-					  strerror(-rc));
-			return NULL;
+			log_warnx("checkpoint of %s: cannot read it: %s; the request is not "
+				  "answered (the worker asks again)",
+				  task, strerror(-rc));
+			return rc;
 		}
 		c->cache_data = d;
 		snprintf(c->cache_task, sizeof(c->cache_task), "%s", task);
 	}
 	if (memcmp(c->cache_meta.hash, hash, WIRE_CKPT_HASH) != 0)
-		return NULL;
+		return 0;
 	*data = c->cache_data;
-	return &c->cache_meta;
+	*meta = &c->cache_meta;
+	return 1;
 }
 
 void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net_msg *nm)
@@ -379,7 +388,10 @@ void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net
 		return;
 	}
 	const void *data = NULL;
-	const struct store_ckpt *m = served(s, r->task, k->hash, &data);
+	const struct store_ckpt *m = NULL;
+	int have = served(s, r->task, k->hash, &m, &data);
+	if (have < 0)
+		return; /* a read error is not "gone": no answer, the worker asks again */
 	struct wire_msg out = {.type = WIRE_CKPT_DATA};
 	struct wire_ckpt_chunk *c = &out.u.ckpt;
 	c->run_id = k->run_id;
