@@ -268,6 +268,9 @@ int sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct 
  * store's negative errno: a run is not dispatched until it can. */
 int sched_ckpt_readable(struct sched *s, const char *task);
 void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
+/* Each scheduler tick: forget uploads that received no chunk for two
+ * leases (and verdicts kept long enough). */
+void sched_ckpt_tick(struct sched *s);
 void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
 
 /* sched_members.c */

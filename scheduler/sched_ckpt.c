@@ -10,9 +10,11 @@
  * late copy gets the same answer.  A whole checkpoint whose hash matches
  * goes to store_ckpt_put, which stores it only if the token is the task's
  * current one and the run is active on that worker (one transaction):
- * a stale one is refused, logged, counted and recorded as an event, and
- * acknowledged so that the worker stops resending.  One over
- * scheduler.checkpoint_max is refused the same way on its first chunk.
+ * a stale one is refused, logged, counted and recorded as an event (once
+ * per run and verdict), and acknowledged so that the worker stops
+ * resending.  One over scheduler.checkpoint_max is refused the same way
+ * on its first chunk.  Memory is bounded: ASM_MAX assemblies, a few in
+ * progress per node, idle ones dropped by sched_ckpt_tick.
  *
  * Download: the DISPATCH of a run names the task's stored checkpoint
  * (size, hash); the worker asks for each chunk it lacks with a CKPT_ACK
@@ -32,7 +34,9 @@
 #include "sched.h"
 
 #define ASM_MAX	    32	   /* uploads assembled at once */
-#define ASM_IDLE_MS 120000 /* a verdict or a stalled upload is forgotten after */
+#define ASM_IDLE_MS  120000 /* a verdict is forgotten after */
+#define ASM_NODE_MAX 8	    /* uploads in progress per node, at most (and at most its slots) */
+#define REFUSED_MAX  64	    /* (run, verdict) refusals remembered: one event each */
 
 struct ckpt_asm {
 	bool used;
@@ -46,8 +50,16 @@ struct ckpt_asm {
 	int64_t touched; /* monotonic ms */
 };
 
+/* A refusal already recorded as an event (for a run, one per verdict). */
+struct ckpt_refused {
+	uint64_t run_id;
+	uint8_t verdict;
+};
+
 struct sched_ckpt {
 	struct ckpt_asm a[ASM_MAX];
+	struct ckpt_refused refused[REFUSED_MAX]; /* a ring */
+	size_t nrefused;
 	struct sched_ckpt_counters n;
 	/* The checkpoint last served to a download, by task and hash. */
 	char cache_task[TASK_NAME_MAX + 1];
@@ -166,27 +178,86 @@ static struct ckpt_asm *asm_find(struct sched_ckpt *c, const struct wire_ckpt_ch
 	return NULL;
 }
 
-/* A slot for a new upload: forgets idle ones, the run's older contents
- * still assembling, and if none is free the least recently touched. */
-static struct ckpt_asm *asm_slot(struct sched_ckpt *c, const struct wire_ckpt_chunk *k)
+/* How long an upload that receives no chunk is kept: two leases (the
+ * worker gives up on an upload after one). */
+static int64_t asm_idle_ms(const struct sched *s)
+{
+	return 2 * s->opt.lease_ms > 0 ? 2 * s->opt.lease_ms : ASM_IDLE_MS;
+}
+
+/* Is x forgotten now: an upload idle too long, or a verdict kept long
+ * enough for late copies? */
+static bool asm_stale(const struct sched *s, const struct ckpt_asm *x, int64_t now)
+{
+	return x->used && now - x->touched > (x->verdict ? ASM_IDLE_MS : asm_idle_ms(s));
+}
+
+void sched_ckpt_tick(struct sched *s)
 {
 	int64_t now = clock_mono_ms();
-	struct ckpt_asm *free_slot = NULL, *oldest = NULL;
+	for (size_t i = 0; i < ASM_MAX; i++) {
+		struct ckpt_asm *x = &s->ckpt->a[i];
+		if (asm_stale(s, x, now)) {
+			if (!x->verdict)
+				log_info("checkpoint of run %llu from %s: no chunk for %lld ms; "
+					 "the partial upload (%u of %u chunks) is dropped",
+					 (unsigned long long)x->run_id, x->node,
+					 (long long)(now - x->touched), x->ngot, x->nchunks);
+			asm_drop(x);
+		}
+	}
+}
+
+/* Uploads node has in progress (no verdict yet). */
+static int asm_in_progress(const struct sched_ckpt *c, const char *node)
+{
+	int n = 0;
+	for (size_t i = 0; i < ASM_MAX; i++)
+		n += c->a[i].used && !c->a[i].verdict && strcmp(c->a[i].node, node) == 0;
+	return n;
+}
+
+/* A slot for a new upload: forgets idle ones and the run's older contents
+ * still assembling; if none is free, the verdict heard of least recently
+ * (it holds no bytes, and a late copy is merely judged again), else the
+ * upload least recently touched. */
+static struct ckpt_asm *asm_slot(struct sched *s, const struct wire_ckpt_chunk *k)
+{
+	struct sched_ckpt *c = s->ckpt;
+	int64_t now = clock_mono_ms();
+	struct ckpt_asm *free_slot = NULL, *oldest = NULL, *oldest_verdict = NULL;
 	for (size_t i = 0; i < ASM_MAX; i++) {
 		struct ckpt_asm *x = &c->a[i];
-		if (x->used && (now - x->touched > ASM_IDLE_MS ||
-				(x->run_id == k->run_id && x->seq < k->seq && !x->verdict)))
+		if (asm_stale(s, x, now) ||
+		    (x->used && x->run_id == k->run_id && x->seq < k->seq && !x->verdict))
 			asm_drop(x);
 		if (!x->used && !free_slot)
 			free_slot = x;
+		if (x->used && x->verdict &&
+		    (!oldest_verdict || x->touched < oldest_verdict->touched))
+			oldest_verdict = x;
 		if (x->used && (!oldest || x->touched < oldest->touched))
 			oldest = x;
 	}
 	if (!free_slot) {
-		asm_drop(oldest);
-		free_slot = oldest;
+		free_slot = oldest_verdict ? oldest_verdict : oldest;
+		asm_drop(free_slot);
 	}
 	return free_slot;
+}
+
+/* Whether the refusal (run_id, verdict) is new: an event is recorded
+ * once per run and verdict, not for every content a worker retries
+ * (each event is a commit).  Remembers it. */
+static bool refusal_new(struct sched_ckpt *c, uint64_t run_id, uint8_t verdict)
+{
+	size_t n = c->nrefused < REFUSED_MAX ? c->nrefused : REFUSED_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (c->refused[i].run_id == run_id && c->refused[i].verdict == verdict)
+			return false;
+	c->refused[c->nrefused % REFUSED_MAX] = (struct ckpt_refused){run_id, verdict};
+	c->nrefused++;
+	return true;
 }
 
 static void asm_verdict(struct ckpt_asm *x, uint8_t verdict)
@@ -281,7 +352,59 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 	}
 	struct ckpt_asm *x = asm_find(c, k);
 	if (!x) {
-		x = asm_slot(c, k);
+		char why[200], tbuf[TASK_NAME_MAX + 1];
+		const char *task = task_of(s, k->run_id, tbuf, sizeof(tbuf));
+		uint8_t verdict = 0;
+		early_refusal(s, w, k, why, sizeof(why));
+		if (why[0]) {
+			c->n.stale++;
+			verdict = CKPT_STALE;
+			if (refusal_new(c, k->run_id, verdict)) {
+				log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
+					  (unsigned long long)k->run_id, w->name,
+					  (unsigned long long)k->token, why);
+				store_event(s->store, clock_wall_ms(), "checkpoint_stale", task,
+					    k->run_id, w->name,
+					    "checkpoint of %u bytes (token %llu) refused: %s",
+					    k->total, (unsigned long long)k->token, why);
+			}
+		} else if (k->total > s->opt.checkpoint_max) {
+			c->n.too_big++;
+			verdict = CKPT_TOO_BIG;
+			if (refusal_new(c, k->run_id, verdict)) {
+				log_warnx("checkpoint of run %llu from %s: %u bytes, over "
+					  "scheduler.checkpoint_max (%lld); refused",
+					  (unsigned long long)k->run_id, w->name, k->total,
+					  (long long)s->opt.checkpoint_max);
+				store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
+					    k->run_id, w->name,
+					    "checkpoint of %u bytes over checkpoint_max %lld; "
+					    "not stored",
+					    k->total, (long long)s->opt.checkpoint_max);
+			}
+		} else {
+			/* At most its slots (4 to ASM_NODE_MAX) uploads of one node
+			 * are assembled at once, so that one node cannot take every
+			 * slot: a further one is not started (no answer: the worker
+			 * resends it once one of them is done or dropped). */
+			for (size_t i = 0; i < ASM_MAX; i++) {
+				struct ckpt_asm *o = &c->a[i];
+				if (o->used && o->run_id == k->run_id && o->seq < k->seq &&
+				    !o->verdict)
+					asm_drop(o); /* superseded by newer content */
+			}
+			int lim = w->slots < 4		    ? 4
+				  : w->slots > ASM_NODE_MAX ? ASM_NODE_MAX
+							    : w->slots;
+			if (asm_in_progress(c, w->name) >= lim) {
+				log_debug("checkpoint of run %llu from %s: %d uploads of that node "
+					  "in "
+					  "progress already; this one waits",
+					  (unsigned long long)k->run_id, w->name, lim);
+				return;
+			}
+		}
+		x = asm_slot(s, k);
 		x->used = true;
 		x->run_id = k->run_id;
 		x->token = k->token;
@@ -290,32 +413,8 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 		memcpy(x->hash, k->hash, WIRE_CKPT_HASH);
 		snprintf(x->node, sizeof(x->node), "%s", w->name);
 		x->nchunks = k->total ? (k->total + WIRE_CKPT_CHUNK - 1) / WIRE_CKPT_CHUNK : 1;
-		char why[200], tbuf[TASK_NAME_MAX + 1];
-		const char *task = task_of(s, k->run_id, tbuf, sizeof(tbuf));
-		early_refusal(s, w, k, why, sizeof(why));
-		if (why[0]) {
-			log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
-				  (unsigned long long)k->run_id, w->name,
-				  (unsigned long long)k->token, why);
-			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task, k->run_id,
-				    w->name, "checkpoint of %u bytes (token %llu) refused: %s",
-				    k->total, (unsigned long long)k->token, why);
-			c->n.stale++;
-			x->verdict = CKPT_STALE;
-		} else if (k->total > s->opt.checkpoint_max) {
-			log_warnx("checkpoint of run %llu from %s: %u bytes, over "
-				  "scheduler.checkpoint_max "
-				  "(%lld); refused",
-				  (unsigned long long)k->run_id, w->name, k->total,
-				  (long long)s->opt.checkpoint_max);
-			store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
-				    k->run_id, w->name,
-				    "checkpoint of %u bytes over checkpoint_max %lld; "
-				    "not stored",
-				    k->total, (long long)s->opt.checkpoint_max);
-			c->n.too_big++;
-			x->verdict = CKPT_TOO_BIG;
-		} else {
+		x->verdict = verdict;
+		if (!verdict) {
 			x->got = calloc(x->nchunks, 1);
 			x->data = malloc(k->total ? k->total : 1);
 			if (!x->got || !x->data) {

@@ -4,6 +4,13 @@
  * endpoints: the scheduler's, and one playing worker n1, which receives
  * the scheduler's answers (CKPT_ACK, CKPT_DATA, DISPATCH).
  *
+ *   - a refusal decided on the first chunk is one event per run and
+ *     verdict, however many contents the worker retries;
+ *   - one node has at most max(4, slots) uploads in progress (up to 8);
+ *   - with every assembly slot taken, a kept verdict gives way before an
+ *     upload in progress;
+ *   - an upload that receives no chunk for two leases is dropped by the
+ *     tick;
  *   - a store read error is never "no checkpoint": no dispatch goes out
  *     without it (it goes out once the read succeeds) and a chunk request
  *     is not answered "gone".
@@ -173,6 +180,62 @@ static int recv_w(struct net_msg *out, int ms)
 	}
 }
 
+/* n1 sends chunk k (offset) of an upload of `total` bytes, all 'x'. */
+static void put(uint64_t run_id, uint64_t token, uint64_t seq, uint32_t total, uint32_t offset)
+{
+	static uint8_t blob[3 * WIRE_CKPT_CHUNK];
+	memset(blob, 'x', sizeof(blob));
+	/* The hash also tells contents apart: seq goes into the last byte.
+	 * (Over the blob: only a first chunk is sent, hash of its seq.) */
+	bool whole = total <= sizeof(blob);
+	if (total && whole)
+		blob[total - 1] = (uint8_t)seq;
+	struct net_msg *nm = calloc(1, sizeof(*nm));
+	cr_assert_not_null(nm);
+	nm->msg.type = WIRE_CKPT_PUT;
+	struct wire_ckpt_chunk *k = &nm->msg.u.ckpt;
+	k->run_id = run_id;
+	k->token = token;
+	k->seq = seq;
+	k->total = total;
+	k->offset = offset;
+	if (whole)
+		sched_ckpt_hash(blob, total, k->hash);
+	else
+		sched_ckpt_hash(&seq, sizeof(seq), k->hash);
+	k->len = (uint16_t)(total - offset < WIRE_CKPT_CHUNK ? total - offset : WIRE_CKPT_CHUNK);
+	memcpy(k->data, blob + offset, k->len);
+	net_local_addr(wep, &nm->from);
+	sched_ckpt_on_put(&s, w1, nm);
+	free(nm);
+}
+
+/* The status of the CKPT_ACK n1 got for run_id (0: none within 150 ms). */
+static int ack_status(uint64_t run_id)
+{
+	struct net_msg nm;
+	while (recv_w(&nm, 150) == 0)
+		if (nm.msg.type == WIRE_CKPT_ACK && nm.msg.u.ckpt_ack.run_id == run_id)
+			return nm.msg.u.ckpt_ack.status;
+	return 0;
+}
+
+static int count_events(const char *kind)
+{
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE kind = ?1", -1, &st,
+					NULL),
+		     SQLITE_OK);
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	int n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 /* Make the checkpoints table unreadable for the store (or readable again). */
 static void break_table(bool broken)
 {
@@ -183,6 +246,89 @@ static void break_table(bool broken)
 				 : "ALTER TABLE checkpoints_away RENAME TO checkpoints";
 	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
 	sqlite3_close(db);
+}
+
+Test(sched_ckpt, a_refusal_is_one_event_per_run_and_verdict)
+{
+	struct sched_run *r = active("a", RUN_RUNNING);
+	for (uint64_t seq = 1; seq <= 5; seq++) {
+		put(r->run_id, r->token + 7, seq, 10, 0); /* a wrong token: stale */
+		cr_assert_eq(ack_status(r->run_id), CKPT_STALE, "seq %llu",
+			     (unsigned long long)seq);
+	}
+	struct sched_ckpt_counters n;
+	sched_ckpt_counters(&s, &n);
+	cr_assert_eq(n.stale, 5, "each refusal is counted");
+	cr_assert_eq(count_events("checkpoint_stale"), 1, "but recorded once");
+	/* Another verdict of the same run is a new event. */
+	put(r->run_id, r->token, 9, (uint32_t)s.opt.checkpoint_max + 1, 0);
+	cr_assert_eq(ack_status(r->run_id), CKPT_TOO_BIG);
+	put(r->run_id, r->token, 10, (uint32_t)s.opt.checkpoint_max + 1, 0);
+	cr_assert_eq(ack_status(r->run_id), CKPT_TOO_BIG);
+	cr_assert_eq(count_events("checkpoint_too_big"), 1);
+}
+
+Test(sched_ckpt, uploads_in_progress_per_node_are_bounded)
+{
+	struct sched_run r[5];
+	const char *names[5] = {"a", "b", "c", "d", "e"};
+	for (size_t i = 0; i < 5; i++)
+		r[i] = active_run(names[i], RUN_RUNNING);
+	uint32_t total = 2 * WIRE_CKPT_CHUNK;
+	for (size_t i = 0; i < 4; i++) { /* slots 2: at least 4 */
+		put(r[i].run_id, r[i].token, 1, total, 0);
+		cr_assert_eq(ack_status(r[i].run_id), CKPT_PART, "upload %zu", i);
+	}
+	put(r[4].run_id, r[4].token, 1, total, 0);
+	cr_assert_eq(ack_status(r[4].run_id), 0, "a fifth upload of n1 must wait");
+	/* One finishes: the fifth is taken. */
+	put(r[0].run_id, r[0].token, 1, total, WIRE_CKPT_CHUNK);
+	cr_assert_eq(ack_status(r[0].run_id), CKPT_STORED);
+	put(r[4].run_id, r[4].token, 1, total, 0);
+	cr_assert_eq(ack_status(r[4].run_id), CKPT_PART);
+	/* Newer content of a run replaces its upload, never waits behind it. */
+	put(r[1].run_id, r[1].token, 2, total, 0);
+	cr_assert_eq(ack_status(r[1].run_id), CKPT_PART);
+}
+
+Test(sched_ckpt, a_full_table_evicts_verdicts_before_uploads)
+{
+	struct sched_run r[4];
+	const char *names[4] = {"a", "b", "c", "d"};
+	uint32_t total = 2 * WIRE_CKPT_CHUNK;
+	for (size_t i = 0; i < 4; i++) {
+		r[i] = active_run(names[i], RUN_RUNNING);
+		put(r[i].run_id, r[i].token, 1, total, 0);
+		cr_assert_eq(ack_status(r[i].run_id), CKPT_PART);
+	}
+	/* 28 verdicts fill the table (runs that do not exist: stale), then
+	 * more: each must take a verdict's slot, not an upload's. */
+	for (uint64_t id = 1000; id < 1040; id++) {
+		put(id, 1, 1, 10, 0);
+		cr_assert_eq(ack_status(id), CKPT_STALE);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		put(r[i].run_id, r[i].token, 1, total, WIRE_CKPT_CHUNK);
+		cr_assert_eq(ack_status(r[i].run_id), CKPT_STORED, "upload %zu was evicted", i);
+	}
+}
+
+Test(sched_ckpt, the_tick_drops_an_idle_upload)
+{
+	struct sched_run *r = active("a", RUN_RUNNING);
+	s.opt.lease_ms = 20; /* idle after 40 ms */
+	uint32_t total = 2 * WIRE_CKPT_CHUNK;
+	put(r->run_id, r->token, 1, total, 0);
+	cr_assert_eq(ack_status(r->run_id), CKPT_PART);
+	sched_ckpt_tick(&s); /* not idle yet */
+	put(r->run_id, r->token, 1, total, 0);
+	cr_assert_eq(ack_status(r->run_id), CKPT_PART);
+	struct timespec ts = {0, 80 * 1000000};
+	nanosleep(&ts, NULL);
+	sched_ckpt_tick(&s);
+	/* Its last chunk now starts a new assembly: no verdict yet. */
+	put(r->run_id, r->token, 1, total, WIRE_CKPT_CHUNK);
+	cr_assert_eq(ack_status(r->run_id), CKPT_PART, "the idle upload was kept");
 }
 
 /* The DISPATCH n1 received for run_id: 1 and *d, or 0 if none in 150 ms. */
