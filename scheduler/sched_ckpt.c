@@ -37,6 +37,7 @@
 #define ASM_IDLE_MS  120000 /* a verdict is forgotten after */
 #define ASM_NODE_MAX 8	    /* uploads in progress per node, at most (and at most its slots) */
 #define REFUSED_MAX  64	    /* (run, verdict) refusals remembered: one event each */
+#define CACHE_MAX    4	    /* stored checkpoints kept for downloads (each <= 1 MiB) */
 
 struct ckpt_asm {
 	bool used;
@@ -61,10 +62,15 @@ struct sched_ckpt {
 	struct ckpt_refused refused[REFUSED_MAX]; /* a ring */
 	size_t nrefused;
 	struct sched_ckpt_counters n;
-	/* The checkpoint last served to a download, by task and hash. */
-	char cache_task[TASK_NAME_MAX + 1];
-	struct store_ckpt cache_meta;
-	void *cache_data;
+	/* Checkpoints served to downloads, by task and hash: several tasks
+	 * fetching at once each find theirs (least recently used goes). */
+	struct ckpt_cached {
+		char task[TASK_NAME_MAX + 1]; /* "": free */
+		struct store_ckpt meta;
+		void *data;
+		uint64_t used; /* c->clock when last served */
+	} cache[CACHE_MAX];
+	uint64_t clock;
 };
 
 int sched_ckpt_new(struct sched_ckpt **out)
@@ -80,11 +86,10 @@ static void asm_drop(struct ckpt_asm *x)
 	memset(x, 0, sizeof(*x));
 }
 
-static void cache_drop(struct sched_ckpt *c)
+static void cache_drop(struct ckpt_cached *e)
 {
-	free(c->cache_data);
-	c->cache_data = NULL;
-	c->cache_task[0] = '\0';
+	free(e->data);
+	memset(e, 0, sizeof(*e));
 }
 
 void sched_ckpt_free(struct sched_ckpt *c)
@@ -93,7 +98,8 @@ void sched_ckpt_free(struct sched_ckpt *c)
 		return;
 	for (size_t i = 0; i < ASM_MAX; i++)
 		asm_drop(&c->a[i]);
-	cache_drop(c);
+	for (size_t i = 0; i < CACHE_MAX; i++)
+		cache_drop(&c->cache[i]);
 	free(c);
 }
 
@@ -104,8 +110,9 @@ void sched_ckpt_counters(const struct sched *s, struct sched_ckpt_counters *out)
 
 void sched_ckpt_forget_task(struct sched *s, const char *task)
 {
-	if (strcmp(s->ckpt->cache_task, task) == 0)
-		cache_drop(s->ckpt);
+	for (size_t i = 0; i < CACHE_MAX; i++)
+		if (strcmp(s->ckpt->cache[i].task, task) == 0)
+			cache_drop(&s->ckpt->cache[i]);
 }
 
 void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH])
@@ -450,11 +457,15 @@ static int served(struct sched *s, const char *task, const uint8_t *hash,
 		  const struct store_ckpt **meta, const void **data)
 {
 	struct sched_ckpt *c = s->ckpt;
-	if (strcmp(c->cache_task, task) != 0 ||
-	    memcmp(c->cache_meta.hash, hash, WIRE_CKPT_HASH) != 0) {
-		cache_drop(c);
+	struct ckpt_cached *e = NULL;
+	for (size_t i = 0; i < CACHE_MAX && !e; i++)
+		if (c->cache[i].task[0] && strcmp(c->cache[i].task, task) == 0 &&
+		    memcmp(c->cache[i].meta.hash, hash, WIRE_CKPT_HASH) == 0)
+			e = &c->cache[i];
+	if (!e) {
+		struct store_ckpt m;
 		void *d = NULL;
-		int rc = store_ckpt_get(s->store, task, &c->cache_meta, &d);
+		int rc = store_ckpt_get(s->store, task, &m, &d);
 		if (rc == -ENOENT)
 			return 0;
 		if (rc < 0) {
@@ -463,13 +474,25 @@ static int served(struct sched *s, const char *task, const uint8_t *hash,
 				  task, strerror(-rc));
 			return rc;
 		}
-		c->cache_data = d;
-		snprintf(c->cache_task, sizeof(c->cache_task), "%s", task);
+		if (memcmp(m.hash, hash, WIRE_CKPT_HASH) != 0) {
+			free(d); /* another checkpoint is stored now */
+			return 0;
+		}
+		/* The task has one stored checkpoint: an older entry of it goes;
+		 * then a free entry, else the least recently served. */
+		sched_ckpt_forget_task(s, task);
+		e = &c->cache[0];
+		for (size_t i = 1; i < CACHE_MAX; i++)
+			if (e->task[0] && (!c->cache[i].task[0] || c->cache[i].used < e->used))
+				e = &c->cache[i];
+		cache_drop(e);
+		snprintf(e->task, sizeof(e->task), "%s", task);
+		e->meta = m;
+		e->data = d;
 	}
-	if (memcmp(c->cache_meta.hash, hash, WIRE_CKPT_HASH) != 0)
-		return 0;
-	*data = c->cache_data;
-	*meta = &c->cache_meta;
+	e->used = ++c->clock;
+	*data = e->data;
+	*meta = &e->meta;
 	return 1;
 }
 

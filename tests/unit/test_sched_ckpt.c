@@ -13,7 +13,9 @@
  *     tick;
  *   - a store read error is never "no checkpoint": no dispatch goes out
  *     without it (it goes out once the read succeeds) and a chunk request
- *     is not answered "gone".
+ *     is not answered "gone";
+ *   - two tasks fetching at once are each served from memory, not from
+ *     the store for every chunk.
  *
  * A store read error is made by renaming the checkpoints table through a
  * second connection (and renaming it back).
@@ -343,11 +345,12 @@ static int got_dispatch(uint64_t run_id, struct wire_dispatch *d)
 	return 0;
 }
 
-/* A checkpoint of task a stored by a run that then ended; returns its hash. */
-static void store_a_checkpoint(uint8_t hash[WIRE_CKPT_HASH])
+/* A checkpoint of task stored by a run that then ended; its hash into hash. */
+static void store_checkpoint(const char *task, uint8_t hash[WIRE_CKPT_HASH])
 {
-	struct sched_run *r = active("a", RUN_RUNNING);
-	const char data[] = "progress=42";
+	struct sched_run *r = active(task, RUN_RUNNING);
+	char data[32];
+	snprintf(data, sizeof(data), "progress of %s", task);
 	sched_ckpt_hash(data, sizeof(data), hash);
 	char why[128];
 	cr_assert_eq(store_ckpt_put(s.store, r->run_id, r->token, "n1", 1, data, sizeof(data), hash,
@@ -362,7 +365,7 @@ static void store_a_checkpoint(uint8_t hash[WIRE_CKPT_HASH])
 Test(sched_ckpt, an_unreadable_checkpoint_holds_the_dispatch)
 {
 	uint8_t hash[WIRE_CKPT_HASH];
-	store_a_checkpoint(hash);
+	store_checkpoint("a", hash);
 	cr_assert_eq(sched_ckpt_readable(&s, "a"), 0);
 	cr_assert_eq(sched_ckpt_readable(&s, "b"), 0, "none stored is readable");
 	struct sched_run *r = active("a", RUN_DISPATCHED);
@@ -405,7 +408,7 @@ static void want(const struct sched_run *r, const uint8_t *hash)
 	sched_ckpt_on_ack(&s, w1, &nm);
 }
 
-/* What n1 got: WIRE_CKPT_DATA, CKPT_GONE (as 1000 + status), or 0. */
+/* What n1 got: WIRE_CKPT_DATA (for the run), CKPT_GONE, CKPT_GONE (as 1000 + status), or 0. */
 static int answer(void)
 {
 	struct net_msg nm;
@@ -421,7 +424,7 @@ static int answer(void)
 Test(sched_ckpt, a_read_error_is_not_gone)
 {
 	uint8_t hash[WIRE_CKPT_HASH], other[WIRE_CKPT_HASH];
-	store_a_checkpoint(hash);
+	store_checkpoint("a", hash);
 	struct sched_run *r = active("a", RUN_DISPATCHED);
 	break_table(true);
 	want(r, hash);
@@ -432,4 +435,32 @@ Test(sched_ckpt, a_read_error_is_not_gone)
 	memset(other, 7, sizeof(other));
 	want(r, other);
 	cr_assert_eq(answer(), 1000 + CKPT_GONE, "a checkpoint no longer stored is gone");
+}
+
+Test(sched_ckpt, two_downloads_at_once_are_both_cached)
+{
+	uint8_t ha[WIRE_CKPT_HASH], hb[WIRE_CKPT_HASH];
+	store_checkpoint("a", ha);
+	store_checkpoint("b", hb);
+	uint64_t ra = active_run("a", RUN_DISPATCHED).run_id;
+	uint64_t rb = active_run("b", RUN_DISPATCHED).run_id;
+	want(sched_run_find(&s, ra), ha);
+	cr_assert_eq(answer(), WIRE_CKPT_DATA);
+	want(sched_run_find(&s, rb), hb);
+	cr_assert_eq(answer(), WIRE_CKPT_DATA);
+	/* From now on the store cannot be read: both are served from memory. */
+	break_table(true);
+	for (int i = 0; i < 3; i++) {
+		want(sched_run_find(&s, ra), ha);
+		cr_assert_eq(answer(), WIRE_CKPT_DATA, "a, round %d: read again from the store", i);
+		want(sched_run_find(&s, rb), hb);
+		cr_assert_eq(answer(), WIRE_CKPT_DATA, "b, round %d: read again from the store", i);
+	}
+	/* A new checkpoint stored (or cleared) drops the task's entry. */
+	sched_ckpt_forget_task(&s, "a");
+	want(sched_run_find(&s, ra), ha);
+	cr_assert_eq(answer(), 0);
+	break_table(false);
+	want(sched_run_find(&s, ra), ha);
+	cr_assert_eq(answer(), WIRE_CKPT_DATA);
 }
