@@ -278,10 +278,17 @@ static void item_text(struct sched *s, const struct store_batch_item *it, struct
 				      : "");
 		return;
 	case STORE_BATCH_CANCEL:
+		if (it->rc == -EALREADY && it->cancelled_before) {
+			strbuf_printf(out, "%s: cancelled by an earlier item (unchanged)\n", name);
+			return;
+		}
 		if (it->rc == -EALREADY) {
 			strbuf_printf(out, "task %s has no unfinished run (unchanged)\n", name);
 			return;
 		}
+		if (it->dropped_triggers)
+			strbuf_printf(out, "%s: its open trigger window dropped (%d trigger(s))\n",
+				      name, it->dropped_triggers);
 		for (size_t k = 0; k < it->ncancelled; k++) {
 			const struct sched_run *r = sched_run_find(s, it->cancelled[k]);
 			if (it->cancel_state[k] == RUN_CANCELLED)
@@ -336,6 +343,9 @@ static void item_json(struct sched *s, const struct store_batch_item *it, bool c
 					      k ? ", " : "", (unsigned long long)it->cancelled[k],
 					      run_state_name(it->cancel_state[k]));
 			strbuf_puts(out, "]");
+			if (it->task)
+				strbuf_printf(out, ", \"dropped_triggers\": %d",
+					      it->dropped_triggers);
 		}
 	}
 	strbuf_puts(out, "}");

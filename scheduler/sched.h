@@ -109,6 +109,9 @@ struct sched_run {
 				  * such a run does not wait for dependencies */
 	char wait[320];          /* pending: why not dispatched yet, set by each
 				  * dispatch pass ("" before the first one) */
+	bool unsent;		 /* dispatched, but its DISPATCH could not be
+				  * built (checkpoint unreadable): the next
+				  * dispatch pass builds it again */
 };
 
 struct sched_opts {
@@ -196,7 +199,7 @@ struct sched_run *sched_run_find(struct sched *s, uint64_t run_id);
 void sched_run_forget(struct sched *s, uint64_t run_id);
 int sched_run_track(struct sched *s, const struct sched_run *r);
 void sched_dispatch_pending(struct sched *s);
-void sched_send_dispatch(struct sched *s, const struct sched_run *r);
+void sched_send_dispatch(struct sched *s, struct sched_run *r);
 void sched_send_cancel(struct sched *s, const struct sched_run *r);
 int sched_node_active_runs(const struct sched *s, const char *node);
 bool sched_worker_alive(const struct sched *s, const struct sched_worker *w);
@@ -258,10 +261,18 @@ void sched_ckpt_counters(const struct sched *s, struct sched_ckpt_counters *out)
 void sched_ckpt_forget_task(struct sched *s, const char *task);
 /* BLAKE2b-128 of data, the hash of the protocol. */
 void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH]);
-/* Name the task's stored checkpoint (if any) in r's DISPATCH. */
-void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r,
-			      struct wire_dispatch *d);
+/* Name the task's stored checkpoint (if any) in r's DISPATCH.  0, or a
+ * negative errno if the store could not say (a read error, not "none"):
+ * then the DISPATCH must not go out, or the run would start without its
+ * checkpoint and the worker would delete its own copy. */
+int sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct wire_dispatch *d);
+/* 0 if the task's checkpoint (or its absence) can be read now, else the
+ * store's negative errno: a run is not dispatched until it can. */
+int sched_ckpt_readable(struct sched *s, const char *task);
 void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
+/* Each scheduler tick: forget uploads that received no chunk for two
+ * leases (and verdicts kept long enough). */
+void sched_ckpt_tick(struct sched *s);
 void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net_msg *nm);
 
 /* sched_members.c */

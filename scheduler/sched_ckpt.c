@@ -10,9 +10,11 @@
  * late copy gets the same answer.  A whole checkpoint whose hash matches
  * goes to store_ckpt_put, which stores it only if the token is the task's
  * current one and the run is active on that worker (one transaction):
- * a stale one is refused, logged, counted and recorded as an event, and
- * acknowledged so that the worker stops resending.  One over
- * scheduler.checkpoint_max is refused the same way on its first chunk.
+ * a stale one is refused, logged, counted and recorded as an event (once
+ * per run and verdict), and acknowledged so that the worker stops
+ * resending.  One over scheduler.checkpoint_max is refused the same way
+ * on its first chunk.  Memory is bounded: ASM_MAX assemblies, a few in
+ * progress per node, idle ones dropped by sched_ckpt_tick.
  *
  * Download: the DISPATCH of a run names the task's stored checkpoint
  * (size, hash); the worker asks for each chunk it lacks with a CKPT_ACK
@@ -32,7 +34,10 @@
 #include "sched.h"
 
 #define ASM_MAX	    32	   /* uploads assembled at once */
-#define ASM_IDLE_MS 120000 /* a verdict or a stalled upload is forgotten after */
+#define ASM_IDLE_MS  120000 /* a verdict is forgotten after */
+#define ASM_NODE_MAX 8	    /* uploads in progress per node, at most (and at most its slots) */
+#define REFUSED_MAX  64	    /* (run, verdict) refusals remembered: one event each */
+#define CACHE_MAX    4	    /* stored checkpoints kept for downloads (each <= 1 MiB) */
 
 struct ckpt_asm {
 	bool used;
@@ -46,13 +51,26 @@ struct ckpt_asm {
 	int64_t touched; /* monotonic ms */
 };
 
+/* A refusal already recorded as an event (for a run, one per verdict). */
+struct ckpt_refused {
+	uint64_t run_id;
+	uint8_t verdict;
+};
+
 struct sched_ckpt {
 	struct ckpt_asm a[ASM_MAX];
+	struct ckpt_refused refused[REFUSED_MAX]; /* a ring */
+	size_t nrefused;
 	struct sched_ckpt_counters n;
-	/* The checkpoint last served to a download, by task and hash. */
-	char cache_task[TASK_NAME_MAX + 1];
-	struct store_ckpt cache_meta;
-	void *cache_data;
+	/* Checkpoints served to downloads, by task and hash: several tasks
+	 * fetching at once each find theirs (least recently used goes). */
+	struct ckpt_cached {
+		char task[TASK_NAME_MAX + 1]; /* "": free */
+		struct store_ckpt meta;
+		void *data;
+		uint64_t used; /* c->clock when last served */
+	} cache[CACHE_MAX];
+	uint64_t clock;
 };
 
 int sched_ckpt_new(struct sched_ckpt **out)
@@ -68,11 +86,10 @@ static void asm_drop(struct ckpt_asm *x)
 	memset(x, 0, sizeof(*x));
 }
 
-static void cache_drop(struct sched_ckpt *c)
+static void cache_drop(struct ckpt_cached *e)
 {
-	free(c->cache_data);
-	c->cache_data = NULL;
-	c->cache_task[0] = '\0';
+	free(e->data);
+	memset(e, 0, sizeof(*e));
 }
 
 void sched_ckpt_free(struct sched_ckpt *c)
@@ -81,7 +98,8 @@ void sched_ckpt_free(struct sched_ckpt *c)
 		return;
 	for (size_t i = 0; i < ASM_MAX; i++)
 		asm_drop(&c->a[i]);
-	cache_drop(c);
+	for (size_t i = 0; i < CACHE_MAX; i++)
+		cache_drop(&c->cache[i]);
 	free(c);
 }
 
@@ -92,8 +110,9 @@ void sched_ckpt_counters(const struct sched *s, struct sched_ckpt_counters *out)
 
 void sched_ckpt_forget_task(struct sched *s, const char *task)
 {
-	if (strcmp(s->ckpt->cache_task, task) == 0)
-		cache_drop(s->ckpt);
+	for (size_t i = 0; i < CACHE_MAX; i++)
+		if (strcmp(s->ckpt->cache[i].task, task) == 0)
+			cache_drop(&s->ckpt->cache[i]);
 }
 
 void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH])
@@ -101,7 +120,7 @@ void sched_ckpt_hash(const void *data, size_t len, uint8_t out[WIRE_CKPT_HASH])
 	crypto_generichash(out, WIRE_CKPT_HASH, data, len, NULL, 0);
 }
 
-void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct wire_dispatch *d)
+int sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct wire_dispatch *d)
 {
 	struct store_ckpt m;
 	int rc = store_ckpt_get(s->store, r->task, &m, NULL);
@@ -109,17 +128,20 @@ void sched_ckpt_fill_dispatch(struct sched *s, const struct sched_run *r, struct
 	d->ckpt_size = 0;
 	memset(d->ckpt_hash, 0, sizeof(d->ckpt_hash));
 	if (rc == -ENOENT)
-		return;
-	if (rc < 0) {
-		log_errorx(
-			"run %llu of %s: cannot read the task's checkpoint (%s); the run is sent "
-			"without it",
-			(unsigned long long)r->run_id, r->task, strerror(-rc));
-		return;
-	}
+		return 0;
+	if (rc < 0)
+		return rc; /* not "none": the run must not start without it */
 	d->ckpt = 1;
 	d->ckpt_size = m.size;
 	memcpy(d->ckpt_hash, m.hash, WIRE_CKPT_HASH);
+	return 0;
+}
+
+int sched_ckpt_readable(struct sched *s, const char *task)
+{
+	struct store_ckpt m;
+	int rc = store_ckpt_get(s->store, task, &m, NULL);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 static void send_ack(struct sched *s, const struct net_addr *to, const struct wire_ckpt_chunk *c,
@@ -163,27 +185,86 @@ static struct ckpt_asm *asm_find(struct sched_ckpt *c, const struct wire_ckpt_ch
 	return NULL;
 }
 
-/* A slot for a new upload: forgets idle ones, the run's older contents
- * still assembling, and if none is free the least recently touched. */
-static struct ckpt_asm *asm_slot(struct sched_ckpt *c, const struct wire_ckpt_chunk *k)
+/* How long an upload that receives no chunk is kept: two leases (the
+ * worker gives up on an upload after one). */
+static int64_t asm_idle_ms(const struct sched *s)
+{
+	return 2 * s->opt.lease_ms > 0 ? 2 * s->opt.lease_ms : ASM_IDLE_MS;
+}
+
+/* Is x forgotten now: an upload idle too long, or a verdict kept long
+ * enough for late copies? */
+static bool asm_stale(const struct sched *s, const struct ckpt_asm *x, int64_t now)
+{
+	return x->used && now - x->touched > (x->verdict ? ASM_IDLE_MS : asm_idle_ms(s));
+}
+
+void sched_ckpt_tick(struct sched *s)
 {
 	int64_t now = clock_mono_ms();
-	struct ckpt_asm *free_slot = NULL, *oldest = NULL;
+	for (size_t i = 0; i < ASM_MAX; i++) {
+		struct ckpt_asm *x = &s->ckpt->a[i];
+		if (asm_stale(s, x, now)) {
+			if (!x->verdict)
+				log_info("checkpoint of run %llu from %s: no chunk for %lld ms; "
+					 "the partial upload (%u of %u chunks) is dropped",
+					 (unsigned long long)x->run_id, x->node,
+					 (long long)(now - x->touched), x->ngot, x->nchunks);
+			asm_drop(x);
+		}
+	}
+}
+
+/* Uploads node has in progress (no verdict yet). */
+static int asm_in_progress(const struct sched_ckpt *c, const char *node)
+{
+	int n = 0;
+	for (size_t i = 0; i < ASM_MAX; i++)
+		n += c->a[i].used && !c->a[i].verdict && strcmp(c->a[i].node, node) == 0;
+	return n;
+}
+
+/* A slot for a new upload: forgets idle ones and the run's older contents
+ * still assembling; if none is free, the verdict heard of least recently
+ * (it holds no bytes, and a late copy is merely judged again), else the
+ * upload least recently touched. */
+static struct ckpt_asm *asm_slot(struct sched *s, const struct wire_ckpt_chunk *k)
+{
+	struct sched_ckpt *c = s->ckpt;
+	int64_t now = clock_mono_ms();
+	struct ckpt_asm *free_slot = NULL, *oldest = NULL, *oldest_verdict = NULL;
 	for (size_t i = 0; i < ASM_MAX; i++) {
 		struct ckpt_asm *x = &c->a[i];
-		if (x->used && (now - x->touched > ASM_IDLE_MS ||
-				(x->run_id == k->run_id && x->seq < k->seq && !x->verdict)))
+		if (asm_stale(s, x, now) ||
+		    (x->used && x->run_id == k->run_id && x->seq < k->seq && !x->verdict))
 			asm_drop(x);
 		if (!x->used && !free_slot)
 			free_slot = x;
+		if (x->used && x->verdict &&
+		    (!oldest_verdict || x->touched < oldest_verdict->touched))
+			oldest_verdict = x;
 		if (x->used && (!oldest || x->touched < oldest->touched))
 			oldest = x;
 	}
 	if (!free_slot) {
-		asm_drop(oldest);
-		free_slot = oldest;
+		free_slot = oldest_verdict ? oldest_verdict : oldest;
+		asm_drop(free_slot);
 	}
 	return free_slot;
+}
+
+/* Whether the refusal (run_id, verdict) is new: an event is recorded
+ * once per run and verdict, not for every content a worker retries
+ * (each event is a commit).  Remembers it. */
+static bool refusal_new(struct sched_ckpt *c, uint64_t run_id, uint8_t verdict)
+{
+	size_t n = c->nrefused < REFUSED_MAX ? c->nrefused : REFUSED_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (c->refused[i].run_id == run_id && c->refused[i].verdict == verdict)
+			return false;
+	c->refused[c->nrefused % REFUSED_MAX] = (struct ckpt_refused){run_id, verdict};
+	c->nrefused++;
+	return true;
 }
 
 static void asm_verdict(struct ckpt_asm *x, uint8_t verdict)
@@ -278,7 +359,59 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 	}
 	struct ckpt_asm *x = asm_find(c, k);
 	if (!x) {
-		x = asm_slot(c, k);
+		char why[200], tbuf[TASK_NAME_MAX + 1];
+		const char *task = task_of(s, k->run_id, tbuf, sizeof(tbuf));
+		uint8_t verdict = 0;
+		early_refusal(s, w, k, why, sizeof(why));
+		if (why[0]) {
+			c->n.stale++;
+			verdict = CKPT_STALE;
+			if (refusal_new(c, k->run_id, verdict)) {
+				log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
+					  (unsigned long long)k->run_id, w->name,
+					  (unsigned long long)k->token, why);
+				store_event(s->store, clock_wall_ms(), "checkpoint_stale", task,
+					    k->run_id, w->name,
+					    "checkpoint of %u bytes (token %llu) refused: %s",
+					    k->total, (unsigned long long)k->token, why);
+			}
+		} else if (k->total > s->opt.checkpoint_max) {
+			c->n.too_big++;
+			verdict = CKPT_TOO_BIG;
+			if (refusal_new(c, k->run_id, verdict)) {
+				log_warnx("checkpoint of run %llu from %s: %u bytes, over "
+					  "scheduler.checkpoint_max (%lld); refused",
+					  (unsigned long long)k->run_id, w->name, k->total,
+					  (long long)s->opt.checkpoint_max);
+				store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
+					    k->run_id, w->name,
+					    "checkpoint of %u bytes over checkpoint_max %lld; "
+					    "not stored",
+					    k->total, (long long)s->opt.checkpoint_max);
+			}
+		} else {
+			/* At most its slots (4 to ASM_NODE_MAX) uploads of one node
+			 * are assembled at once, so that one node cannot take every
+			 * slot: a further one is not started (no answer: the worker
+			 * resends it once one of them is done or dropped). */
+			for (size_t i = 0; i < ASM_MAX; i++) {
+				struct ckpt_asm *o = &c->a[i];
+				if (o->used && o->run_id == k->run_id && o->seq < k->seq &&
+				    !o->verdict)
+					asm_drop(o); /* superseded by newer content */
+			}
+			int lim = w->slots < 4		    ? 4
+				  : w->slots > ASM_NODE_MAX ? ASM_NODE_MAX
+							    : w->slots;
+			if (asm_in_progress(c, w->name) >= lim) {
+				log_debug("checkpoint of run %llu from %s: %d uploads of that node "
+					  "in "
+					  "progress already; this one waits",
+					  (unsigned long long)k->run_id, w->name, lim);
+				return;
+			}
+		}
+		x = asm_slot(s, k);
 		x->used = true;
 		x->run_id = k->run_id;
 		x->token = k->token;
@@ -287,32 +420,8 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 		memcpy(x->hash, k->hash, WIRE_CKPT_HASH);
 		snprintf(x->node, sizeof(x->node), "%s", w->name);
 		x->nchunks = k->total ? (k->total + WIRE_CKPT_CHUNK - 1) / WIRE_CKPT_CHUNK : 1;
-		char why[200], tbuf[TASK_NAME_MAX + 1];
-		const char *task = task_of(s, k->run_id, tbuf, sizeof(tbuf));
-		early_refusal(s, w, k, why, sizeof(why));
-		if (why[0]) {
-			log_warnx("checkpoint of run %llu from %s (token %llu) refused: %s",
-				  (unsigned long long)k->run_id, w->name,
-				  (unsigned long long)k->token, why);
-			store_event(s->store, clock_wall_ms(), "checkpoint_stale", task, k->run_id,
-				    w->name, "checkpoint of %u bytes (token %llu) refused: %s",
-				    k->total, (unsigned long long)k->token, why);
-			c->n.stale++;
-			x->verdict = CKPT_STALE;
-		} else if (k->total > s->opt.checkpoint_max) {
-			log_warnx("checkpoint of run %llu from %s: %u bytes, over "
-				  "scheduler.checkpoint_max "
-				  "(%lld); refused",
-				  (unsigned long long)k->run_id, w->name, k->total,
-				  (long long)s->opt.checkpoint_max);
-			store_event(s->store, clock_wall_ms(), "checkpoint_too_big", task,
-				    k->run_id, w->name,
-				    "checkpoint of %u bytes over checkpoint_max %lld; "
-				    "not stored",
-				    k->total, (long long)s->opt.checkpoint_max);
-			c->n.too_big++;
-			x->verdict = CKPT_TOO_BIG;
-		} else {
+		x->verdict = verdict;
+		if (!verdict) {
 			x->got = calloc(x->nchunks, 1);
 			x->data = malloc(k->total ? k->total : 1);
 			if (!x->got || !x->data) {
@@ -340,29 +449,51 @@ void sched_ckpt_on_put(struct sched *s, struct sched_worker *w, const struct net
 	send_ack(s, &nm->from, k, x->verdict ? x->verdict : CKPT_PART);
 }
 
-/* The stored checkpoint of task, if its hash is hash (cached). */
-static const struct store_ckpt *served(struct sched *s, const char *task, const uint8_t *hash,
-				       const void **data)
+/* The stored checkpoint of task, if its hash is hash (cached): 1 with
+ * *meta and *data, 0 if that checkpoint is no longer stored, or the
+ * store's negative errno when it could not be read (then nobody may say
+ * "gone": the worker would delete its copy). */
+static int served(struct sched *s, const char *task, const uint8_t *hash,
+		  const struct store_ckpt **meta, const void **data)
 {
 	struct sched_ckpt *c = s->ckpt;
-	if (strcmp(c->cache_task, task) != 0 ||
-	    memcmp(c->cache_meta.hash, hash, WIRE_CKPT_HASH) != 0) {
-		cache_drop(c);
+	struct ckpt_cached *e = NULL;
+	for (size_t i = 0; i < CACHE_MAX && !e; i++)
+		if (c->cache[i].task[0] && strcmp(c->cache[i].task, task) == 0 &&
+		    memcmp(c->cache[i].meta.hash, hash, WIRE_CKPT_HASH) == 0)
+			e = &c->cache[i];
+	if (!e) {
+		struct store_ckpt m;
 		void *d = NULL;
-		int rc = store_ckpt_get(s->store, task, &c->cache_meta, &d);
+		int rc = store_ckpt_get(s->store, task, &m, &d);
+		if (rc == -ENOENT)
+			return 0;
 		if (rc < 0) {
-			if (rc != -ENOENT)
-				log_warnx("checkpoint of %s: cannot read it: %s", task,
-					  strerror(-rc));
-			return NULL;
+			log_warnx("checkpoint of %s: cannot read it: %s; the request is not "
+				  "answered (the worker asks again)",
+				  task, strerror(-rc));
+			return rc;
 		}
-		c->cache_data = d;
-		snprintf(c->cache_task, sizeof(c->cache_task), "%s", task);
+		if (memcmp(m.hash, hash, WIRE_CKPT_HASH) != 0) {
+			free(d); /* another checkpoint is stored now */
+			return 0;
+		}
+		/* The task has one stored checkpoint: an older entry of it goes;
+		 * then a free entry, else the least recently served. */
+		sched_ckpt_forget_task(s, task);
+		e = &c->cache[0];
+		for (size_t i = 1; i < CACHE_MAX; i++)
+			if (e->task[0] && (!c->cache[i].task[0] || c->cache[i].used < e->used))
+				e = &c->cache[i];
+		cache_drop(e);
+		snprintf(e->task, sizeof(e->task), "%s", task);
+		e->meta = m;
+		e->data = d;
 	}
-	if (memcmp(c->cache_meta.hash, hash, WIRE_CKPT_HASH) != 0)
-		return NULL;
-	*data = c->cache_data;
-	return &c->cache_meta;
+	e->used = ++c->clock;
+	*data = e->data;
+	*meta = &e->meta;
+	return 1;
 }
 
 void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net_msg *nm)
@@ -379,7 +510,10 @@ void sched_ckpt_on_ack(struct sched *s, struct sched_worker *w, const struct net
 		return;
 	}
 	const void *data = NULL;
-	const struct store_ckpt *m = served(s, r->task, k->hash, &data);
+	const struct store_ckpt *m = NULL;
+	int have = served(s, r->task, k->hash, &m, &data);
+	if (have < 0)
+		return; /* a read error is not "gone": no answer, the worker asks again */
 	struct wire_msg out = {.type = WIRE_CKPT_DATA};
 	struct wire_ckpt_chunk *c = &out.u.ckpt;
 	c->run_id = k->run_id;

@@ -124,7 +124,7 @@ void sched_send_cancel(struct sched *s, const struct sched_run *r)
 		log_warnx("run %llu: out of memory queueing cancel", (unsigned long long)r->run_id);
 }
 
-void sched_send_dispatch(struct sched *s, const struct sched_run *r)
+void sched_send_dispatch(struct sched *s, struct sched_run *r)
 {
 	struct sched_worker *w = sched_worker_find(s, r->node);
 	struct sched_task *t = sched_task_find(s, r->task);
@@ -133,6 +133,7 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	if (r->cancel_requested) {
 		/* Cancelled before the worker answered: tell it to refuse the run
 		 * rather than to start it (it leaves a tombstone and a REJECT). */
+		r->unsent = false;
 		outbox_ack(s->outbox, WIRE_DISPATCH, r->run_id);
 		sched_send_cancel(s, r);
 		return;
@@ -153,7 +154,18 @@ void sched_send_dispatch(struct sched *s, const struct sched_run *r)
 	snprintf(d->command, sizeof(d->command), "%s", t->def.command);
 	snprintf(d->node, sizeof(d->node), "%s", w->name);
 	d->incarnation = w->incarnation;
-	sched_ckpt_fill_dispatch(s, r, d);
+	int rc = sched_ckpt_fill_dispatch(s, r, d);
+	if (rc < 0) {
+		/* The store has it dispatched: it must go out, but not without
+		 * its checkpoint.  sched_dispatch_pending tries again. */
+		if (!r->unsent)
+			log_warnx("run %llu of %s: cannot read the task's checkpoint (%s); its "
+				  "dispatch waits until it can be read",
+				  (unsigned long long)r->run_id, r->task, strerror(-rc));
+		r->unsent = true;
+		return;
+	}
+	r->unsent = false;
 	if (outbox_put(s->outbox, w->name, &w->addr, &m, r->run_id) < 0)
 		log_warnx("run %llu: out of memory queueing dispatch", (unsigned long long)r->run_id);
 }
@@ -219,6 +231,8 @@ void sched_dispatch_pending(struct sched *s)
 	sched_deps_settle(s, now_ms);
 	for (size_t i = 0; i < s->nruns; i++) {
 		struct sched_run *r = &s->runs[i];
+		if (r->state == RUN_DISPATCHED && r->unsent)
+			sched_send_dispatch(s, r); /* its checkpoint was unreadable */
 		if (r->state != RUN_PENDING || !sched_run_ready(s, r, now_ms))
 			continue;
 		struct sched_run **nr = realloc(ready, (nready + 1) * sizeof(*nr));
@@ -236,6 +250,19 @@ void sched_dispatch_pending(struct sched *s)
 		struct sched_worker *w = pick_worker(s, t, r->avoid);
 		if (!w) {
 			no_worker(s, t, r);
+			continue;
+		}
+		/* Its DISPATCH names the task's checkpoint: if the store cannot
+		 * say what it is now, the run waits (and is not recorded as
+		 * dispatched) rather than start without it. */
+		int crc = sched_ckpt_readable(s, r->task);
+		if (crc < 0) {
+			if (!strstr(r->wait, "checkpoint"))
+				log_warnx("run %llu of %s: cannot read the task's checkpoint (%s); "
+					  "it waits",
+					  (unsigned long long)r->run_id, r->task, strerror(-crc));
+			snprintf(r->wait, sizeof(r->wait),
+				 "cannot read the task's checkpoint: %s (retried)", strerror(-crc));
 			continue;
 		}
 		int rc = store_run_assign(s->store, r->run_id, w->name, now_ms);

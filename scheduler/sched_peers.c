@@ -242,9 +242,9 @@ static void on_reject(struct sched *s, struct sched_worker *w, const struct net_
 				sched_run_forget(s, r->run_id);
 			}
 		} else {
-			uint64_t token = r->token;
+			uint64_t token = r->token, superseded = 0;
 			rc = store_run_unassign(s->store, r->run_id, r->token, w->name, rj->reason,
-						clock_wall_ms(), &token);
+						clock_wall_ms(), &token, &superseded);
 			if (rc == 0) {
 				log_info("run %llu refused by %s (%s); back to pending with token %llu",
 					 (unsigned long long)r->run_id, w->name, rj->reason,
@@ -256,6 +256,14 @@ static void on_reject(struct sched *s, struct sched_worker *w, const struct net_
 				snprintf(r->avoid, sizeof(r->avoid), "%s", w->name);
 				r->not_before_ms = clock_wall_ms() + 1000;
 				r->node[0] = '\0';
+			}
+			if (rc == 0 && superseded) {
+				/* Skipped in the store: it must not stay pending here.
+				 * (Last: forgetting a run moves the others, r too.) */
+				log_info("run %llu superseded: run %llu went back to the queue",
+					 (unsigned long long)superseded,
+					 (unsigned long long)rj->run_id);
+				sched_run_forget(s, superseded);
 			}
 		}
 		if (rc < 0) {

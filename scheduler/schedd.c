@@ -202,6 +202,7 @@ static int64_t on_tick(struct loop *l, void *arg)
 		sched_members_sweep(s);
 		sched_fence_tick(s);
 		sched_storm_tick(s);
+		sched_ckpt_tick(s);
 	}
 	if (s->stopping) {
 		if (clock_mono_ms() >= s->stop_at)

@@ -168,11 +168,14 @@ int store_run_assign(struct store *st, uint64_t run_id, const char *node, int64_
  * node cleared, with a NEW token (the task's next), so it can be
  * dispatched again and any late copy of the old dispatch stays stale.
  * With cancel requested it ends as cancelled instead.  *new_token (may be
- * NULL) receives the run's token afterwards.  Idempotent: 0 if already
- * pending or terminal.  -ESTALE if token or node do not match.
+ * NULL) receives the run's token afterwards.  If the task already had a
+ * pending run, that newer run is superseded (skipped, its triggers move to
+ * run_id: only one run may wait) and *superseded (may be NULL) receives
+ * its id, else 0.  Idempotent: 0 if already pending or terminal.  -ESTALE
+ * if token or node do not match.
  */
-int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token,
-		       const char *node, const char *why, int64_t now_ms, uint64_t *new_token);
+int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const char *node,
+		       const char *why, int64_t now_ms, uint64_t *new_token, uint64_t *superseded);
 
 /*
  * dispatched -> running.  Idempotent (0 if already running or ended).
@@ -303,11 +306,16 @@ int store_run_previous_node(struct store *st, uint64_t run_id, char *node, size_
  *     rule (-EBUSY, blocking_run_id the run in the way), exactly as
  *     store_run_create with record_skip false.
  *   cancel of a run (task NULL): no such run (-ENOENT), already finished
- *     (-EALREADY: a blocker here, as for store_run_cancel).
+ *     (-EALREADY: a blocker here, as for store_run_cancel).  A run an
+ *     earlier item of the batch cancelled (or asked to cancel) is not:
+ *     rc -EALREADY with cancelled_before, "unchanged".
  *   cancel of a task: unknown or removed task (-ENOENT).  A task without
- *     an unfinished run is not: rc -EALREADY, "unchanged".  Otherwise its
- *     active and its pending run (at most one each) are cancelled as by
- *     store_run_cancel.
+ *     an unfinished run or open trigger window is not: rc -EALREADY,
+ *     "unchanged".  Otherwise its active and its pending run (at most one
+ *     each; not those an earlier item cancelled) are cancelled as by
+ *     store_run_cancel, and its open debounce window is dropped with a
+ *     "trigger_dropped" event (dropped_triggers), so that no run comes of
+ *     triggers sent before the cancel.
  * Pause and resume write a "pause"/"resume" event each, in the same
  * transaction.  Any other failure (-EIO, -ENOMEM) also rolls back and
  * names the item it happened on.  Items after a blocker are not tried
@@ -334,6 +342,10 @@ struct store_batch_item {
 	size_t ncancelled;            /* cancel: runs cancelled (0..2) */
 	uint64_t cancelled[2];
 	enum run_state cancel_state[2]; /* cancelled, or still active (requested) */
+	int dropped_triggers;		/* cancel of a task: triggers of its open
+					 * debounce window dropped (0: none) */
+	bool cancelled_before;		/* cancel of a run: rc -EALREADY because an
+					 * earlier item cancelled it ("unchanged") */
 };
 
 /* 0: every item applied (or unchanged) and committed; else the blocker's

@@ -17,10 +17,25 @@
 #include "store.h"
 #include "store_int.h"
 
-/* Cancel the unfinished runs of a task: its active one, then its pending
- * one.  -EALREADY when it has none. */
-static int cancel_task(struct store *st, struct store_batch_item *it, int64_t now_ms)
+/* Whether an item before items[i] cancelled (or asked to cancel) run_id:
+ * for a later item the run is then unchanged, not finished and not a
+ * second cancel. */
+static bool cancelled_before(const struct store_batch_item *items, size_t i, uint64_t run_id)
 {
+	for (size_t j = 0; j < i; j++)
+		for (size_t k = 0; k < items[j].ncancelled; k++)
+			if (items[j].cancelled[k] == run_id)
+				return true;
+	return false;
+}
+
+/* Cancel the unfinished runs of a task: its active one, then its pending
+ * one, and drop its open debounce window (whose triggers would make a run
+ * later).  Runs an earlier item already cancelled are left to that item.
+ * -EALREADY when there was nothing to do. */
+static int cancel_task(struct store *st, struct store_batch_item *items, size_t i, int64_t now_ms)
+{
+	struct store_batch_item *it = &items[i];
 	struct store__task t;
 	int ret = store__task_find(st, it->task, &t);
 	if (ret < 0)
@@ -33,18 +48,23 @@ static int cancel_task(struct store *st, struct store_batch_item *it, int64_t no
 		ret = store__run_of_task(st, which[k], t.id, &run_id);
 		if (ret < 0)
 			return ret;
-		if (!run_id)
+		if (!run_id || cancelled_before(items, i, run_id))
 			continue;
 		ret = store__run_cancel_tx(st, run_id, now_ms, &it->cancel_state[it->ncancelled]);
 		if (ret < 0)
 			return ret == -EALREADY ? -EIO : ret; /* it was unfinished a moment ago */
 		it->cancelled[it->ncancelled++] = run_id;
 	}
-	return it->ncancelled ? 0 : -EALREADY;
+	ret = store__trigger_drop_tx(st, t.id, it->task, "cancelled by the operator", now_ms,
+				     &it->dropped_triggers);
+	if (ret < 0)
+		return ret;
+	return it->ncancelled || it->dropped_triggers ? 0 : -EALREADY;
 }
 
-static int apply_one(struct store *st, struct store_batch_item *it, int64_t now_ms)
+static int apply_one(struct store *st, struct store_batch_item *items, size_t i, int64_t now_ms)
 {
+	struct store_batch_item *it = &items[i];
 	int ret;
 	switch (it->op) {
 	case STORE_BATCH_PAUSE:
@@ -67,7 +87,11 @@ static int apply_one(struct store *st, struct store_batch_item *it, int64_t now_
 	}
 	case STORE_BATCH_CANCEL:
 		if (it->task)
-			return cancel_task(st, it, now_ms);
+			return cancel_task(st, items, i, now_ms);
+		if (cancelled_before(items, i, it->run_id)) {
+			it->cancelled_before = true;
+			return -EALREADY;
+		}
 		ret = store__run_cancel_tx(st, it->run_id, now_ms, &it->cancel_state[0]);
 		if (ret == 0) {
 			it->cancelled[0] = it->run_id;
@@ -79,12 +103,14 @@ static int apply_one(struct store *st, struct store_batch_item *it, int64_t now_
 }
 
 /* -EALREADY means "unchanged" except for the cancel of a single run,
- * where it means the run has finished: a blocker, as in store_run_cancel. */
+ * where it means the run has finished: a blocker, as in store_run_cancel,
+ * unless an earlier item of this batch is what cancelled it. */
 static bool blocks(const struct store_batch_item *it)
 {
 	if (it->rc == 0)
 		return false;
-	return !(it->rc == -EALREADY && (it->op != STORE_BATCH_CANCEL || it->task));
+	return !(it->rc == -EALREADY &&
+		 (it->op != STORE_BATCH_CANCEL || it->task || it->cancelled_before));
 }
 
 int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n, int64_t now_ms,
@@ -93,6 +119,8 @@ int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n
 	for (size_t i = 0; i < n; i++) {
 		items[i].rc = 1;
 		items[i].ncancelled = 0;
+		items[i].dropped_triggers = 0;
+		items[i].cancelled_before = false;
 		memset(&items[i].created, 0, sizeof(items[i].created));
 	}
 	int ret = db_begin(st->db);
@@ -101,7 +129,7 @@ int store_batch_apply(struct store *st, struct store_batch_item *items, size_t n
 		return ret;
 	}
 	for (size_t i = 0; i < n; i++) {
-		items[i].rc = apply_one(st, &items[i], now_ms);
+		items[i].rc = apply_one(st, items, i, now_ms);
 		if (blocks(&items[i])) {
 			*blocker = i;
 			ret = items[i].rc;
@@ -119,6 +147,7 @@ fail:
 	 * they would have done). */
 	for (size_t i = 0; i < n; i++) {
 		items[i].ncancelled = 0;
+		items[i].dropped_triggers = 0;
 		items[i].created.run_id = 0;
 		items[i].created.token = 0;
 	}

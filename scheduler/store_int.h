@@ -144,6 +144,14 @@ int store__run_create_tx(struct store *st, const struct store_run_new *rn,
  * older run now answers those triggers.
  */
 int store__trigger_inherit(struct store *st, uint64_t from, uint64_t to);
+/*
+ * store_trigger.c, inside an open transaction: drop the open debounce
+ * window of task (id task_id) with a "trigger_dropped" event saying
+ * "N trigger(s) dropped: <why>"; *count receives N (0: it had no window,
+ * nothing written).  0 or a negative errno.
+ */
+int store__trigger_drop_tx(struct store *st, int64_t task_id, const char *task, const char *why,
+			   int64_t now_ms, int *count);
 /* Inside a transaction the caller opened (and commits, or rolls back on
  * any error), with the answers of the public function of the same name:
  * store_run_cancel, store_task_set_paused. */

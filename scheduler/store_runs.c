@@ -326,9 +326,12 @@ static bool report_matches(const struct run_peek *p, uint64_t token, const char 
  * transaction: both runs stay accounted for.
  */
 int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const char *node,
-		       const char *why, int64_t now_ms, uint64_t *new_token)
+		       const char *why, int64_t now_ms, uint64_t *new_token, uint64_t *superseded)
 {
 	struct run_peek p;
+	uint64_t waiting = 0;
+	if (superseded)
+		*superseded = 0;
 	int ret = db_begin(st->db);
 	if (ret)
 		return ret;
@@ -362,7 +365,6 @@ int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const 
 		rc |= store__bind_text(s, 3, "cancelled before it started", STORE_ERROR_MAX,
 				       false);
 	} else {
-		uint64_t waiting = 0;
 		ret = store__run_of_task(st, SQ_RUN_PENDING_OF, p.task_id, &waiting);
 		if (ret)
 			goto fail;
@@ -402,7 +404,10 @@ int store_run_unassign(struct store *st, uint64_t run_id, uint64_t token, const 
 			goto fail;
 		*new_token = p.token;
 	}
-	return store__commit(st);
+	ret = store__commit(st);
+	if (ret == 0 && superseded)
+		*superseded = waiting;
+	return ret;
 fail:
 	db_rollback(st->db);
 	return ret;

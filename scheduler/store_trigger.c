@@ -354,6 +354,28 @@ fail_committed: /* not a rollback: store__commit did it */
 	return ret;
 }
 
+int store__trigger_drop_tx(struct store *st, int64_t task_id, const char *task, const char *why,
+			   int64_t now_ms, int *count)
+{
+	struct tq q = {.st = st};
+	struct store_trigger_window w;
+	char msg[128];
+	*count = 0;
+	int ret = window_get(&q, task_id, &w);
+	if (ret <= 0)
+		goto out;
+	ret = exec3(&q, TQ_WINDOW_DELETE, task_id, 0, 0, 1, "drop window");
+	if (ret)
+		goto out;
+	snprintf(msg, sizeof(msg), "%d trigger(s) dropped: %s", w.count, why);
+	ret = store__event_add(st, now_ms, "trigger_dropped", task, 0, NULL, msg);
+	if (ret == 0)
+		*count = w.count;
+out:
+	tq_end(&q);
+	return ret;
+}
+
 int store_trigger_windows(struct store *st, store_trigger_window_cb cb, void *arg)
 {
 	struct tq q = {.st = st};

@@ -9,7 +9,9 @@
 #      names the blocker (text and --json);
 #  (c) run by selector starts every matching task; cancel by selector
 #      stops them; cancel of a task with nothing unfinished is unchanged;
-#      cancel of a finished run among others blocks the batch;
+#      cancel of a finished run among others blocks the batch; `cancel
+#      TASK RUN` where the task item already cancelled RUN is not blocked;
+#      cancel of a task drops its open debounce window (no run comes);
 #  (d) bad arguments exit 2 with a message; a selector matching no task
 #      exits 1.
 . "$(dirname "$0")/lib.sh"
@@ -36,13 +38,18 @@ labels = grp=web
 [task quick]
 command = true
 schedule = $NEVER
+
+[task deb]
+command = true
+schedule = $NEVER
+debounce = 2s
 CONF
 
 start_schedd
 start_worker 1 --labels team=etl,grp=web --slots 4
 wait_for 20 "worker alive" workers_alive 1
 
-states() { ctl --json tasks | json '" ".join(t["name"] + "=" + t["state"] for t in j)'; }
+states() { ctl --json tasks | json '" ".join(t["name"] + "=" + t["state"] for t in j if t["name"] != "deb")'; }
 expect_states() {
 	got=$(states)
 	[ "$got" = "$1" ] || fail "$2: task states '$got', want '$1'"
@@ -94,6 +101,21 @@ jtrue "$T/out" 'j["ok"] and all(i["result"] in ("cancel_requested", "cancelled")
 wait_for 20 "e1 and e2 stopped" sh -c "! pgrep -f 'sleep 60.${U}[12]'"
 want 0 ctl cancel quick web
 grep -q "^task quick has no unfinished run (unchanged)" "$T/out" || fail "cancel unchanged text: $(cat "$T/out")"
+# A task and its own waiting run in one cancel: the run, cancelled by the
+# task item, is unchanged for its own item, not a blocker.
+R2=$(trigger e1)
+wait_for 20 "e1 running again" procs "sleep 60.${U}1"
+want 0 ctl --json trigger e1
+P=$(json 'j["run_id"]' <"$T/out")
+want 0 ctl cancel e1 "$P"
+grep -q "^e1: run $P cancelled (it had not started)" "$T/out" && grep -q "^run $P: cancelled by an earlier item (unchanged)" "$T/out" || fail "cancel e1 P text: $(cat "$T/out")"
+wait_for 20 "run $R2 cancelled" run_in "$R2" cancelled
+# Cancelling a task drops its open debounce window: no run comes of it.
+want 0 ctl trigger deb
+want 0 ctl cancel deb
+grep -q "^deb: its open trigger window dropped (1 trigger(s))" "$T/out" || fail "cancel deb text: $(cat "$T/out")"
+sleep 3
+[ "$(nruns deb)" = 0 ] || fail "the dropped window of deb made a run"
 pass "(c) run and cancel by selector; a finished run blocks a cancel batch"
 
 # (d)

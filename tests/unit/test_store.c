@@ -624,14 +624,17 @@ Test(store, unassign_returns_run_to_pending)
 {
 	put_task("a", OVERLAP_SKIP);
 	struct store_run_created r = new_active("a", OVERLAP_SKIP, "n1");
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "busy", NOW_MS, NULL), -ESTALE);
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token + 1, "n1", "busy", NOW_MS, NULL),
+	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "busy", NOW_MS, NULL, NULL),
 		     -ESTALE);
+	cr_assert_eq(
+		store_run_unassign(st, r.run_id, r.token + 1, "n1", "busy", NOW_MS, NULL, NULL),
+		-ESTALE);
 	cr_assert_eq(get(r.run_id).state, RUN_DISPATCHED);
 
 	uint64_t tok = 0;
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "no free slot", NOW_MS, &tok),
-		     0);
+	cr_assert_eq(
+		store_run_unassign(st, r.run_id, r.token, "n1", "no free slot", NOW_MS, &tok, NULL),
+		0);
 	struct store_run g = get(r.run_id);
 	cr_assert_eq(g.state, RUN_PENDING);
 	cr_assert_str_eq(g.node, "");
@@ -640,21 +643,24 @@ Test(store, unassign_returns_run_to_pending)
 	cr_assert_eq(tok, g.token);
 	cr_assert_str_eq(g.error, "no free slot");
 	/* A retransmitted rejection (old token) changes nothing. */
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "no free slot", NOW_MS, &tok),
-		     0);
+	cr_assert_eq(
+		store_run_unassign(st, r.run_id, r.token, "n1", "no free slot", NOW_MS, &tok, NULL),
+		0);
 	cr_assert_eq(get(r.run_id).state, RUN_PENDING);
 	cr_assert_eq(get(r.run_id).token, r.token + 1);
 	r.token = g.token;
 
 	cr_assert_eq(store_run_assign(st, r.run_id, "n2", NOW_MS), 0);
 	/* Now it is n2's: n1's late rejection is stale. */
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "late", NOW_MS, NULL), -ESTALE);
+	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "late", NOW_MS, NULL, NULL),
+		     -ESTALE);
 	cr_assert_eq(store_run_started(st, r.run_id, r.token, "n2", NOW_MS), 0);
 	/* It started: "never started" is a lie now. */
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "?", NOW_MS, NULL), -ESTALE);
+	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "?", NOW_MS, NULL, NULL),
+		     -ESTALE);
 	cr_assert_eq(get(r.run_id).state, RUN_RUNNING);
 	cr_assert_eq(end_rc(r.run_id, r.token, "n2", RUN_SUCCEEDED, 0, NULL, NULL), 0);
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "?", NOW_MS, NULL), 0);
+	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n2", "?", NOW_MS, NULL, NULL), 0);
 	cr_assert_eq(get(r.run_id).state, RUN_SUCCEEDED);
 }
 
@@ -665,7 +671,9 @@ Test(store, unassign_of_cancelled_run_cancels_it)
 	enum run_state s;
 	cr_assert_eq(store_run_cancel(st, r.run_id, NOW_MS, &s), 0);
 	cr_assert_eq(s, RUN_DISPATCHED);
-	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "cancelled", NOW_MS + 1, NULL), 0);
+	cr_assert_eq(store_run_unassign(st, r.run_id, r.token, "n1", "cancelled", NOW_MS + 1, NULL,
+					NULL),
+		     0);
 	struct store_run g = get(r.run_id);
 	cr_assert_eq(g.state, RUN_CANCELLED);
 	cr_assert_eq(g.finished_ms, NOW_MS + 1);
@@ -676,7 +684,8 @@ Test(store, unassign_with_a_queued_run_supersedes_the_newer)
 	put_task("q", OVERLAP_QUEUE);
 	struct store_run_created r1 = new_active("q", OVERLAP_QUEUE, "n1");
 	struct store_run_created r2 = new_pending("q", OVERLAP_QUEUE);
-	cr_assert_eq(store_run_unassign(st, r1.run_id, r1.token, "n1", "full", NOW_MS, NULL), 0);
+	cr_assert_eq(store_run_unassign(st, r1.run_id, r1.token, "n1", "full", NOW_MS, NULL, NULL),
+		     0);
 	cr_assert_eq(get(r1.run_id).state, RUN_PENDING);
 	struct store_run g = get(r2.run_id);
 	cr_assert_eq(g.state, RUN_SKIPPED);

@@ -281,6 +281,107 @@ Test(store_batch, cancel_task_takes_active_and_pending)
 	cr_assert_eq(state_of(act), RUN_DISPATCHED);
 }
 
+/* `cancel q 42 41` where 42 is q's pending run and 41 its active one: the
+ * task item cancels both first; the later run items are unchanged, not
+ * blockers ("has already finished") and not a second cancel. */
+Test(store_batch, cancel_task_then_its_runs_is_not_blocked)
+{
+	five_tasks();
+	uint64_t act = new_run("q", "n1");
+	struct store_run_new rn = rn_of("q", OVERLAP_QUEUE);
+	struct store_run_created c;
+	cr_assert_eq(store_run_create(st, &rn, &c), 0);
+	struct store_batch_item it[3] = {
+		{.op = STORE_BATCH_CANCEL, .task = "q"},
+		{.op = STORE_BATCH_CANCEL, .run_id = c.run_id},
+		{.op = STORE_BATCH_CANCEL, .run_id = act},
+	};
+	size_t blocker = 99;
+	cr_assert_eq(store_batch_apply(st, it, 3, NOW_MS, &blocker), 0, "blocked at %zu", blocker);
+	cr_assert_eq(it[0].rc, 0);
+	cr_assert_eq(it[0].ncancelled, 2);
+	cr_assert_eq(it[1].rc, -EALREADY);
+	cr_assert(it[1].cancelled_before);
+	cr_assert_eq(it[1].ncancelled, 0);
+	cr_assert_eq(it[2].rc, -EALREADY);
+	cr_assert(it[2].cancelled_before);
+	cr_assert_eq(state_of(c.run_id), RUN_CANCELLED);
+
+	/* The other order: the run items first, then the task, which has
+	 * nothing left of its own to do (unchanged); a run finished before
+	 * the batch still blocks. */
+	uint64_t act2 = new_run("a", "n1");
+	struct store_batch_item rev[2] = {
+		{.op = STORE_BATCH_CANCEL, .run_id = act2},
+		{.op = STORE_BATCH_CANCEL, .task = "a"},
+	};
+	cr_assert_eq(store_batch_apply(st, rev, 2, NOW_MS, &blocker), 0);
+	cr_assert_eq(rev[0].ncancelled, 1);
+	cr_assert_eq(rev[1].rc, -EALREADY);
+	cr_assert_eq(rev[1].ncancelled, 0);
+	struct store_batch_item fin = {.op = STORE_BATCH_CANCEL, .run_id = c.run_id};
+	cr_assert_eq(store_batch_apply(st, &fin, 1, NOW_MS, &blocker), -EALREADY);
+	cr_assert(!fin.cancelled_before);
+}
+
+static int count_windows(void *arg, const struct store_trigger_window *w)
+{
+	(void)w;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Cancelling a task drops its open debounce window in the same
+ * transaction: closing it later makes no run. */
+Test(store_batch, cancel_task_drops_its_trigger_window)
+{
+	five_tasks();
+	struct store_trigger_result tr;
+	cr_assert_eq(store_trigger(st, "a", 5000, NOW_MS, &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_OPENED);
+	cr_assert_eq(store_trigger(st, "a", 5000, NOW_MS + 1, &tr), 0);
+	cr_assert_eq(tr.outcome, STORE_TRIGGER_JOINED_WINDOW);
+
+	/* A blocked batch leaves the window. */
+	struct store_batch_item bad[2] = {{.op = STORE_BATCH_CANCEL, .task = "a"},
+					  {.op = STORE_BATCH_CANCEL, .task = "zz"}};
+	size_t blocker;
+	cr_assert_eq(store_batch_apply(st, bad, 2, NOW_MS + 2, &blocker), -ENOENT);
+	cr_assert_eq(bad[0].dropped_triggers, 0);
+	int n = 0;
+	cr_assert_eq(store_trigger_windows(st, count_windows, &n), 0);
+	cr_assert_eq(n, 1);
+
+	struct store_batch_item it = {.op = STORE_BATCH_CANCEL, .task = "a"};
+	cr_assert_eq(store_batch_apply(st, &it, 1, NOW_MS + 2, &blocker), 0);
+	cr_assert_eq(it.rc, 0, "a task with only a window is not unchanged");
+	cr_assert_eq(it.ncancelled, 0);
+	cr_assert_eq(it.dropped_triggers, 2);
+	n = 0;
+	cr_assert_eq(store_trigger_windows(st, count_windows, &n), 0);
+	cr_assert_eq(n, 0);
+	/* The window timer finds nothing to close: no run. */
+	cr_assert_eq(store_trigger_close(st, "a", NOW_MS + 10000, &tr), -ENOENT);
+	/* Again: nothing left, unchanged. */
+	cr_assert_eq(store_batch_apply(st, &it, 1, NOW_MS + 3, &blocker), 0);
+	cr_assert_eq(it.rc, -EALREADY);
+
+	/* The event says why. */
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *s;
+	cr_assert_eq(
+		sqlite3_prepare_v2(db,
+				   "SELECT count(*) FROM events WHERE kind = 'trigger_dropped' "
+				   "AND message LIKE '2 trigger(s) dropped: cancelled by%'",
+				   -1, &s, NULL),
+		SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(s, 0), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
 /* store_retry.c: the previous attempt's node, for a retry after restart. */
 Test(store_batch, previous_attempt_node)
 {

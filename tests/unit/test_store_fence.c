@@ -794,7 +794,8 @@ Test(fence, report_after_lost_does_not_resurrect)
 	cr_assert_eq(store_run_started(st, a.run_id, a.token, "n1", NOW_MS + 600), 0);
 	cr_assert_eq(get(a.run_id).state, RUN_LOST);
 	uint64_t tok = 0;
-	cr_assert_eq(store_run_unassign(st, a.run_id, a.token, "n1", "never", NOW_MS, &tok), 0);
+	cr_assert_eq(store_run_unassign(st, a.run_id, a.token, "n1", "never", NOW_MS, &tok, NULL),
+		     0);
 	cr_assert_eq(get(a.run_id).state, RUN_LOST);
 	cr_assert_eq(get(a.run_id).token, a.token);
 	enum run_state s;
@@ -814,7 +815,7 @@ Test(fence, never_started_report_sends_fencing_run_back_to_pending)
 	fence_open("n1", 1);
 	uint64_t tok = 0;
 	cr_assert_eq(store_run_unassign(st, a.run_id, a.token, "n1", "never started", NOW_MS + 50,
-					&tok),
+					&tok, NULL),
 		     0, "schema 2 must allow fencing -> pending with a new token");
 	struct store_run g = get(a.run_id);
 	cr_assert_eq(g.state, RUN_PENDING);

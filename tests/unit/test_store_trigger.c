@@ -448,11 +448,24 @@ Test(trigger, superseded_waiting_run_hands_its_triggers_to_the_older_run)
 	cr_assert_eq(get(f.run_id).triggers, 2);
 	/* The worker refuses the first: it goes back to the queue, the
 	 * follow-up is superseded, and the older run answers all three. */
-	cr_assert_eq(store_run_unassign(st, g.run_id, g.token, "n1", "no slot", NOW_MS + 4, NULL),
-		     0);
+	uint64_t sup = 99, tok = 0;
+	cr_assert_eq(
+		store_run_unassign(st, g.run_id, g.token, "n1", "no slot", NOW_MS + 4, &tok, &sup),
+		0);
 	cr_assert_eq(get(f.run_id).state, RUN_SKIPPED);
+	cr_assert_eq(sup, f.run_id, "the caller must learn which run was superseded");
 	cr_assert_eq(get(g.run_id).state, RUN_PENDING);
 	cr_assert_eq(get(g.run_id).triggers, 3);
+	/* Refused again with nothing waiting behind it: none superseded. */
+	cr_assert_eq(store_run_assign(st, g.run_id, "n2", NOW_MS + 5), 0);
+	cr_assert_eq(store_run_unassign(st, g.run_id, tok, "n2", "no slot", NOW_MS + 6, NULL, &sup),
+		     0);
+	cr_assert_eq(sup, 0);
+	/* A retransmission (already pending): none either. */
+	sup = 99;
+	cr_assert_eq(store_run_unassign(st, g.run_id, tok, "n2", "no slot", NOW_MS + 7, NULL, &sup),
+		     0);
+	cr_assert_eq(sup, 0);
 }
 
 Test(trigger, outcome_names)
