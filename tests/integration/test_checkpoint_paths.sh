@@ -1,0 +1,92 @@
+#!/bin/bash
+# What a task may leave at its checkpoint path (issue 5 review): the path
+# belongs to the task, so anything can be there, and none of it may block
+# workerd (a blocked worker stops heartbeating, is fenced and its run
+# retried elsewhere while it still runs) or fail later runs.  One worker,
+# one task, each run told what to do by $T/mode:
+#  (a) a FIFO at the path and at path.part: the run ends normally (its
+#      error says the file is a FIFO), no fence, and the next run fetches
+#      the stored checkpoint through them and starts with it;
+#  (b) a directory at the path: said so, then moved aside when the next
+#      run starts, with a stored checkpoint and without one;
+#  (c) a symbolic link at the path: not followed, said so once in the log.
+. "$(dirname "$0")/lib.sh"
+
+write_config
+cat >"$T/m.sh" <<'SH'
+#!/bin/sh
+f=$SCHED_CHECKPOINT_FILE
+if [ -f "$f" ] && [ ! -L "$f" ]; then c=$(head -1 "$f"); else c=none; fi
+echo "$SCHED_RUN_ID $c" >>"$CK_DIR/m.seen"
+case $(cat "$CK_DIR/mode") in
+write) echo "v$SCHED_RUN_ID" >"$f.tmp" && mv "$f.tmp" "$f" ;;
+fifo) rm -f "$f" "$f.part" && mkfifo "$f" "$f.part" && sleep 3 ;;
+dir) rm -f "$f" && mkdir "$f" && touch "$f/x" ;;
+link) rm -f "$f" && echo secret >"$CK_DIR/secret" && ln -s "$CK_DIR/secret" "$f" && sleep 2 ;;
+esac
+SH
+chmod +x "$T/m.sh"
+export CK_DIR="$T"
+printf '[task m]\ncommand = %s\nschedule = @yearly\ncatch_up = none\n' "$T/m.sh" >"$T/tasks/t.conf"
+
+start_schedd
+start_worker 1
+wait_for 20 "the worker alive" workers_alive 1
+
+seen_of() { awk -v r="$1" '$1 == r { print $2 }' "$T/m.seen"; }
+stored() { ctl --json checkpoint m | json 'j["text"] or ""'; }
+# go MODE: run m once in MODE, wait for its end; prints the run id.
+go() {
+	echo "$1" >"$T/mode"
+	local r
+	r=$(trigger m) || fail "run m ($1)"
+	wait_for 20 "run $r ($1) ended" run_in "$r" succeeded failed cancelled timed_out lost
+	echo "$r"
+}
+ok() { run_in "$1" succeeded || fail "run $1: $(field "$1" state): $(field "$1" error)"; }
+
+# ---- (a) FIFOs ----------------------------------------------------------------
+r1=$(go write)
+ok "$r1"
+[ "$(stored)" = "v$r1" ] || fail "run $r1's checkpoint not stored: $(stored)"
+r2=$(go fifo)
+ok "$r2"
+field "$r2" error | grep -q "checkpoint file is a FIFO, not a regular file; not shipped" ||
+	fail "run $r2's error does not name the FIFO: $(field "$r2" error)"
+[ "$(stored)" = "v$r1" ] || fail "the stored checkpoint changed: $(stored)"
+! grep -qE "member w1 .*-> (suspect|dead)" "$T/schedd.log" || fail "w1 was suspected while its run had a FIFO"
+[ "$(grep -c "its checkpoint file is a FIFO" "$T/w1.log")" = 1 ] || fail "the FIFO is not logged once"
+# The next run fetches (its dispatch names run r1's checkpoint, the file is
+# a FIFO) through path.part, a FIFO too.
+r3=$(go write)
+ok "$r3"
+[ "$(seen_of "$r3")" = "v$r1" ] || fail "run $r3 did not start with run $r1's checkpoint: $(cat "$T/m.seen")"
+pass "(a) a FIFO at the path: run $r2 ended normally, no fence; run $r3 started with the stored checkpoint"
+
+# ---- (b) a directory ------------------------------------------------------------
+r4=$(go dir)
+ok "$r4"
+field "$r4" error | grep -q "checkpoint file is a directory" ||
+	fail "run $r4's error does not name the directory: $(field "$r4" error)"
+r5=$(go write)
+ok "$r5"
+[ "$(seen_of "$r5")" = "v$r3" ] || fail "run $r5 did not start with run $r3's checkpoint: $(cat "$T/m.seen")"
+grep -q "a directory was at .*/checkpoint; moved aside" "$T/w1.log" || fail "the move aside is not logged"
+want 0 ctl checkpoint m --clear
+r6=$(go dir)
+ok "$r6"
+r7=$(go write) # its dispatch names no checkpoint: the directory must go
+ok "$r7"
+[ "$(seen_of "$r7")" = none ] || fail "run $r7 started with a checkpoint: $(cat "$T/m.seen")"
+[ "$(stored)" = "v$r7" ] || fail "run $r7's checkpoint not stored: $(stored)"
+pass "(b) a directory at the path: said so (run $r4), moved aside for runs $r5 and $r7"
+
+# ---- (c) a symbolic link -----------------------------------------------------------
+r8=$(go link)
+ok "$r8"
+field "$r8" error | grep -q "checkpoint file is a symbolic link" ||
+	fail "run $r8's error does not name the link: $(field "$r8" error)"
+[ "$(stored)" = "v$r7" ] || fail "the link was followed: $(stored)"
+[ "$(grep -c "run $r8 of m: its checkpoint file is a symbolic link" "$T/w1.log")" = 1 ] ||
+	fail "the link is not logged once"
+pass "(c) a symbolic link at the path: not followed, said so once"
