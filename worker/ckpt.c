@@ -230,10 +230,39 @@ int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_d
 	return 0;
 }
 
+/*
+ * Why fetching run r must not start, NULL if it may.  Leases apply to a
+ * fetching run as to a running one (DESIGN rule 6): once its lease is
+ * over the scheduler may have declared this node dead and run the task
+ * elsewhere, and a HOLD says it is fencing this node; either way starting
+ * it now could overlap another copy.  A run not started is simply ended.
+ */
+static const char *no_start(const struct agent_run *r, int64_t now)
+{
+	if (r->hold_seq)
+		return "not started: the scheduler is fencing this node (lease on hold) while "
+		       "it fetched its checkpoint";
+	if (now > r->lease_until)
+		return "not started: its lease ended while it fetched its checkpoint";
+	return NULL;
+}
+
+/* Fetching run r ends without starting (why). */
+static void down_fail(struct agent *a, struct agent_run *r, const char *why)
+{
+	down_free(r->ckpt);
+	agent_kill(a, r, RUN_FAILED, why, SIGKILL);
+}
+
 /* The download is whole (or the checkpoint is gone): write it, start. */
 static void down_done(struct agent *a, struct agent_run *r, bool gone)
 {
 	struct agent_ckpt *c = r->ckpt;
+	const char *why = no_start(r, clock_mono_ms());
+	if (why) {
+		down_fail(a, r, why);
+		return;
+	}
 	char path[WSTORE_PATH_MAX + 1];
 	int rc = agent_ckpt_path(a, r->w.task, path, sizeof(path));
 	if (rc == 0 && gone) {
@@ -286,11 +315,8 @@ void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm)
 	crypto_generichash(h, sizeof(h), c->down_data, c->down_total, NULL, 0);
 	if (memcmp(h, c->down_hash, WIRE_CKPT_HASH) != 0) {
 		if (++c->down_tries >= DOWN_TRIES_MAX) {
-			down_free(c);
-			agent_kill(
-				a, r, RUN_FAILED,
-				"the checkpoint fetched from the scheduler does not match its hash",
-				SIGKILL);
+			down_fail(a, r,
+				  "the checkpoint fetched from the scheduler does not match its hash");
 			return;
 		}
 		log_warnx("run %llu of %s: the fetched checkpoint does not match its hash; "
@@ -555,10 +581,11 @@ void agent_ckpt_tick(struct agent *a)
 			continue;
 		if (c->down && r->w.phase == WRUN_ACCEPTED) {
 			if (now - c->down_progress > stall) {
-				down_free(c);
-				agent_kill(a, r, RUN_FAILED,
-					   "could not fetch its checkpoint from the scheduler",
-					   SIGKILL);
+				down_fail(a, r, "could not fetch its checkpoint from the scheduler");
+				continue;
+			}
+			if (now > r->lease_until) {
+				down_fail(a, r, no_start(r, now));
 				continue;
 			}
 			if (now >= c->down_next)

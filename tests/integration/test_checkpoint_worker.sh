@@ -9,10 +9,14 @@
 #      the stored checkpoint through them and starts with it;
 #  (b) a directory at the path: said so, then moved aside when the next
 #      run starts, with a stored checkpoint and without one;
-#  (c) a symbolic link at the path: not followed, said so once in the log.
+#  (c) a symbolic link at the path: not followed, said so once in the log;
+#  (d) a fetch that outlives the run's lease: the scheduler is stopped
+#      while the worker fetches; the run ends at its lease's end without
+#      starting (not at the 30 s no-progress bound, and never starts once
+#      the scheduler answers again).
 . "$(dirname "$0")/lib.sh"
 
-write_config
+LEASE=4s write_config
 cat >"$T/m.sh" <<'SH'
 #!/bin/sh
 f=$SCHED_CHECKPOINT_FILE
@@ -90,3 +94,23 @@ field "$r8" error | grep -q "checkpoint file is a symbolic link" ||
 [ "$(grep -c "run $r8 of m: its checkpoint file is a symbolic link" "$T/w1.log")" = 1 ] ||
 	fail "the link is not logged once"
 pass "(c) a symbolic link at the path: not followed, said so once"
+
+# ---- (d) a fetch outlives the lease ----------------------------------------------
+# w1 paused: the DISPATCH waits in its socket; schedd paused next, before it
+# suspects w1: w1 accepts the run and asks for its checkpoint, unanswered.
+rm -f "$T/logs/m/checkpoint" # so that w1 must fetch the stored one
+kill -STOP "$W1_PID"
+echo write >"$T/mode"
+r9=$(trigger m) || fail "run m (fetch)"
+wait_for 5 "run $r9 dispatched" run_in "$r9" dispatched
+sleep 0.3
+kill -STOP "$SCHEDD_PID"
+kill -CONT "$W1_PID"
+wait_for 15 "run $r9 ended on w1" grep -q "run $r9 of m ended" "$T/w1.log"
+kill -CONT "$SCHEDD_PID"
+grep -q "run $r9 of m ended: failed .*not started: its lease ended while it fetched its checkpoint" "$T/w1.log" ||
+	fail "run $r9 did not end at its lease's end: $(grep "run $r9 " "$T/w1.log")"
+wait_for 20 "run $r9 failed at the scheduler" run_in "$r9" failed
+! grep -q "run $r9 of m started" "$T/w1.log" || fail "run $r9 started after its lease ended"
+[ -z "$(seen_of "$r9")" ] || fail "run $r9's process ran"
+pass "(d) a fetch that outlived its lease: run $r9 ended without starting, reported"
