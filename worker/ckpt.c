@@ -13,7 +13,9 @@
  * the file (temporary file, fsync, rename) and only then starts the
  * process.  The run is accepted (persisted) before any of this, as ever,
  * so a lost chunk only delays the start; a download that makes no
- * progress for a lease (at least 30 s) fails the run.
+ * progress for a lease (at least 30 s) fails the run, and one that
+ * outlives the run's lease (or completes while the scheduler holds it)
+ * ends it without a start.
  *
  * While the run runs: at every heartbeat the file is looked at (stat,
  * then read and hashed if it changed); new content within
@@ -23,7 +25,9 @@
  * then the whole (stored, or refused: stale, too big, bad).  New content
  * replaces an upload still in flight.  At the end the file is read once
  * more and shipped, and ENDED is only sent once that upload has its
- * verdict, so the next run starts with the final checkpoint.
+ * verdict, so the next run starts with the final checkpoint, or once the
+ * scheduler has answered us for a lease since the end without giving one.
+ * The file itself (what a task may leave at the path) is ckpt_file.c's.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -64,7 +68,9 @@ struct agent_ckpt {
 	uint32_t up_total, up_nchunks, up_nacked;
 	uint8_t *up_data, *up_acked;
 	int64_t up_next, up_backoff;
-	int64_t up_progress; /* last answer to it, or when the scheduler was last silent */
+	/* The held ENDED's wait: ms counted while the scheduler answers us,
+	 * and when last counted.  Bounded whatever the acks say. */
+	int64_t hold_waited, hold_tick;
 	/* Download before the start (down: yes). */
 	bool down;
 	uint8_t down_hash[WIRE_CKPT_HASH];
@@ -380,7 +386,7 @@ static void up_start(struct agent *a, struct agent_run *r, uint8_t *data, size_t
 	if (!c->up_acked)
 		fatalx("out of memory");
 	c->up_backoff = UP_BACKOFF_MIN;
-	c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
+	c->up_next = clock_mono_ms() + c->up_backoff;
 	log_debug("run %llu of %s: shipping its checkpoint (%zu bytes, version %llu)",
 		  (unsigned long long)r->w.run_id, r->w.task, size, (unsigned long long)c->up_seq);
 	send_window(a, r, c);
@@ -486,7 +492,11 @@ bool agent_ckpt_holds_end(const struct agent_run *r)
 {
 	if (!r->ckpt || !r->ckpt->up)
 		return false;
-	r->ckpt->hold_end = true;
+	if (!r->ckpt->hold_end) {
+		r->ckpt->hold_end = true;
+		r->ckpt->hold_waited = 0;
+		r->ckpt->hold_tick = clock_mono_ms();
+	}
 	return true;
 }
 
@@ -551,7 +561,7 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 		c->up_nacked++;
 		/* Progress: resend what is missing a short while from now. */
 		c->up_backoff = UP_BACKOFF_MIN;
-		c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
+		c->up_next = clock_mono_ms() + c->up_backoff;
 		/* The window slides: send the next chunk not yet sent. */
 		uint32_t next = idx + UP_WINDOW;
 		if (next < c->up_nchunks && !c->up_acked[next])
@@ -591,18 +601,23 @@ void agent_ckpt_tick(struct agent *a)
 			if (now >= c->down_next)
 				ask_missing(a, r, c);
 		}
-		/* A final upload holds the run's ENDED: while the scheduler
-		 * answers us (welcomed) but not this upload, give up after a
-		 * while rather than never report the end. */
-		if (c->up && !a->welcomed)
-			c->up_progress = now;
-		if (c->up && c->hold_end && now - c->up_progress > stall) {
-			log_warnx("run %llu of %s: the scheduler did not answer its final "
-				  "checkpoint; "
-				  "reporting the end without it",
-				  (unsigned long long)r->w.run_id, r->w.task);
-			up_settled(a, r, "not acknowledged by the scheduler");
-			continue;
+		/* A final upload holds the run's ENDED: give up on it once the
+		 * scheduler has answered us (welcomed) for a lease (at least
+		 * 30 s) since the end without settling it, rather than never
+		 * report the end.  `part` acks do not extend it (a scheduler
+		 * that loses the pieces acks them forever); a scheduler silent
+		 * altogether does not count (the end waits for it). */
+		if (c->up && c->hold_end) {
+			if (a->welcomed)
+				c->hold_waited += now - c->hold_tick;
+			c->hold_tick = now;
+			if (c->hold_waited > stall) {
+				log_warnx("run %llu of %s: the scheduler did not settle its final "
+					  "checkpoint; reporting the end without it",
+					  (unsigned long long)r->w.run_id, r->w.task);
+				up_settled(a, r, "not acknowledged by the scheduler");
+				continue;
+			}
 		}
 		if (c->up && now >= c->up_next) {
 			/* Every chunk is in but no verdict came: the scheduler lost
