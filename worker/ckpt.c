@@ -322,7 +322,8 @@ void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm)
 	if (memcmp(h, c->down_hash, WIRE_CKPT_HASH) != 0) {
 		if (++c->down_tries >= DOWN_TRIES_MAX) {
 			down_fail(a, r,
-				  "the checkpoint fetched from the scheduler does not match its hash");
+				  "the checkpoint fetched from the scheduler does not match its "
+				  "hash");
 			return;
 		}
 		log_warnx("run %llu of %s: the fetched checkpoint does not match its hash; "
@@ -591,7 +592,8 @@ void agent_ckpt_tick(struct agent *a)
 			continue;
 		if (c->down && r->w.phase == WRUN_ACCEPTED) {
 			if (now - c->down_progress > stall) {
-				down_fail(a, r, "could not fetch its checkpoint from the scheduler");
+				down_fail(a, r,
+					  "could not fetch its checkpoint from the scheduler");
 				continue;
 			}
 			if (now > r->lease_until) {

@@ -110,8 +110,7 @@ int agent_ckpt_write(const char *path, const uint8_t *data, size_t len)
 	 * would wait for a reader) goes; the file is ours only if we create it. */
 	if (unlink(tmp) < 0 && errno != ENOENT)
 		return -errno;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-		      0640);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 	if (fd < 0)
 		return -errno;
 	int rc = 0;
