@@ -1,7 +1,7 @@
 #!/bin/bash
-# What a task may leave at its checkpoint path (issue 5 review): the path
-# belongs to the task, so anything can be there, and none of it may block
-# workerd (a blocked worker stops heartbeating, is fenced and its run
+# The worker's side of checkpoints in trouble (issue 5 review).  First
+# what a task may leave at its checkpoint path: the path belongs to the
+# task, so anything can be there, and none of it may block workerd (a blocked worker stops heartbeating, is fenced and its run
 # retried elsewhere while it still runs) or fail later runs.  One worker,
 # one task, each run told what to do by $T/mode:
 #  (a) a FIFO at the path and at path.part: the run ends normally (its
@@ -13,7 +13,9 @@
 #  (d) a fetch that outlives the run's lease: the scheduler is stopped
 #      while the worker fetches; the run ends at its lease's end without
 #      starting (not at the 30 s no-progress bound, and never starts once
-#      the scheduler answers again).
+#      the scheduler answers again);
+#  (e) a final checkpoint the scheduler never settles holds the end for a
+#      lease (at least 30 s) of the scheduler answering, not forever.
 . "$(dirname "$0")/lib.sh"
 
 LEASE=4s write_config
@@ -114,3 +116,24 @@ wait_for 20 "run $r9 failed at the scheduler" run_in "$r9" failed
 ! grep -q "run $r9 of m started" "$T/w1.log" || fail "run $r9 started after its lease ended"
 [ -z "$(seen_of "$r9")" ] || fail "run $r9's process ran"
 pass "(d) a fetch that outlived its lease: run $r9 ended without starting, reported"
+
+# ---- (e) a final checkpoint the scheduler never settles ---------------------------
+# Every store of a checkpoint fails (a trigger in schedd's database), the rest
+# works: the whole upload stays unanswered while leases are renewed.  The
+# run's ENDED waits for it a lease (at least 30 s) of the scheduler
+# answering, then goes with a note.
+sqlite3 "$T/schedd.db" "CREATE TRIGGER no_ckpt_i BEFORE INSERT ON checkpoints BEGIN SELECT RAISE(ABORT, 'test'); END;
+CREATE TRIGGER no_ckpt_u BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'test'); END;" ||
+	fail "cannot add the triggers"
+echo write >"$T/mode"
+t0=$(date +%s)
+r10=$(trigger m) || fail "run m (unsettled)"
+wait_for 60 "run $r10 reported" run_in "$r10" succeeded failed
+t1=$(date +%s)
+ok "$r10"
+field "$r10" error | grep -q "checkpoint not acknowledged by the scheduler" ||
+	fail "run $r10's error does not say its checkpoint was not acknowledged: $(field "$r10" error)"
+grep -q "run $r10 of m: the scheduler did not settle its final checkpoint" "$T/w1.log" ||
+	fail "the give-up is not logged"
+[ $((t1 - t0)) -ge 25 ] || fail "run $r10 was reported after $((t1 - t0)) s, before its checkpoint's bound"
+pass "(e) an unsettled final checkpoint held run $r10's end $((t1 - t0)) s, then it went with a note"
