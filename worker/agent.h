@@ -6,6 +6,7 @@
  *   runs.c         starting, watching, ending and reconciling task processes
  *   agent_fence.c  at lease expiry: self-fence, or keep the run (rule 6)
  *   ckpt.c         the run's checkpoint file: fetched before the start, shipped
+ *   ckpt_file.c    that file on disk, whatever a task left at its path
  *   drain.c        stopping: drain, deadline, leave the cluster, exit
  *
  * Write-ahead (DESIGN rule 2): a dispatch is persisted as accepted before
@@ -18,7 +19,8 @@
  * scheduler is down for everyone (agent_fence.c).  A LEASE_HOLD answer
  * (the scheduler is fencing this node) stops renewing without killing;
  * LEASE_LOST (the node was fenced) kills at once and reports the run
- * lost.
+ * lost.  A run still fetching its checkpoint is never started once its
+ * lease is over or on hold (ckpt.c).
  *
  * Membership: workerd is a gossip (SWIM) member on its own endpoint, under
  * its persisted incarnation.  SIGTERM drains: no new runs, running ones
