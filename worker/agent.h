@@ -6,6 +6,7 @@
  *   runs.c         starting, watching, ending and reconciling task processes
  *   agent_fence.c  at lease expiry: self-fence, or keep the run (rule 6)
  *   ckpt.c         the run's checkpoint file: fetched before the start, shipped
+ *   ckpt_file.c    that file on disk, whatever a task left at its path
  *   drain.c        stopping: drain, deadline, leave the cluster, exit
  *
  * Write-ahead (DESIGN rule 2): a dispatch is persisted as accepted before
@@ -18,7 +19,8 @@
  * scheduler is down for everyone (agent_fence.c).  A LEASE_HOLD answer
  * (the scheduler is fencing this node) stops renewing without killing;
  * LEASE_LOST (the node was fenced) kills at once and reports the run
- * lost.
+ * lost.  A run still fetching its checkpoint is never started once its
+ * lease is over or on hold (ckpt.c).
  *
  * Membership: workerd is a gossip (SWIM) member on its own endpoint, under
  * its persisted incarnation.  SIGTERM drains: no new runs, running ones
@@ -30,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "exec.h"
 #include "gossip.h"
@@ -183,6 +186,25 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm);
 /* Retransmissions and stalled downloads; from the tick. */
 void agent_ckpt_tick(struct agent *a);
 void agent_ckpt_free(struct agent_run *r);
+
+/* ckpt_file.c: the file itself.  Never blocks, whatever is at the path. */
+/* Read the regular file at path (at most max bytes) into a malloc'd
+ * *data: 0 and *size; -ENOENT if there is none; -EFBIG (with *size) if it
+ * is larger than max; -EINVAL if it is not a regular file (*st says what it
+ * is); -EAGAIN if it changed while read; else a negative errno.  *st
+ * receives its stat. */
+int agent_ckpt_read(const char *path, size_t max, uint8_t **data, size_t *size, struct stat *st);
+/* Replace path by data through a fresh temporary file (path.part, what was
+ * there removed first), fsync'd: the task never sees half. */
+int agent_ckpt_write(const char *path, const uint8_t *data, size_t len);
+/* Remove path if there is one (not a directory). */
+int agent_ckpt_remove(const char *path);
+/* A directory at path (a task made one; neither unlink nor rename
+ * replaces it): moved aside to path.moved-RUN_ID, logged.  0 if there is
+ * none or it was moved. */
+int agent_ckpt_clear_dir(const char *path, uint64_t run_id, const char *task);
+/* What a file of this mode is, in words ("a FIFO"). */
+const char *agent_ckpt_kind(mode_t mode);
 
 /* drain.c */
 void agent_drain_signal(struct agent *a, int signo);

@@ -13,7 +13,9 @@
  * the file (temporary file, fsync, rename) and only then starts the
  * process.  The run is accepted (persisted) before any of this, as ever,
  * so a lost chunk only delays the start; a download that makes no
- * progress for a lease (at least 30 s) fails the run.
+ * progress for a lease (at least 30 s) fails the run, and one that
+ * outlives the run's lease (or completes while the scheduler holds it)
+ * ends it without a start.
  *
  * While the run runs: at every heartbeat the file is looked at (stat,
  * then read and hashed if it changed); new content within
@@ -23,16 +25,16 @@
  * then the whole (stored, or refused: stale, too big, bad).  New content
  * replaces an upload still in flight.  At the end the file is read once
  * more and shipped, and ENDED is only sent once that upload has its
- * verdict, so the next run starts with the final checkpoint.
+ * verdict, so the next run starts with the final checkpoint, or once the
+ * scheduler has answered us for a lease since the end without giving one.
+ * The file itself (what a task may leave at the path) is ckpt_file.c's.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "agent.h"
 #include "clock.h"
@@ -44,6 +46,7 @@
 #define UP_BACKOFF_MIN 250
 #define UP_BACKOFF_MAX 4000
 #define DOWN_TRIES_MAX 3 /* fetched wholes that do not match before giving up */
+#define FINAL_READS    3 /* reads of a file that changes meanwhile at the end */
 
 struct agent_ckpt {
 	/* The content the file is known to hold: shipped or started with. */
@@ -55,6 +58,7 @@ struct agent_ckpt {
 	off_t size;
 	struct timespec mtime;
 	off_t over_logged; /* size last logged as over the cap */
+	mode_t odd_logged; /* kind last logged as not a regular file, 0: none */
 	uint64_t seq;	   /* last version shipped */
 	/* Upload in flight (up: yes). */
 	bool up;
@@ -64,7 +68,9 @@ struct agent_ckpt {
 	uint32_t up_total, up_nchunks, up_nacked;
 	uint8_t *up_data, *up_acked;
 	int64_t up_next, up_backoff;
-	int64_t up_progress; /* last answer to it, or when the scheduler was last silent */
+	/* The held ENDED's wait: ms counted while the scheduler answers us,
+	 * and when last counted.  Bounded whatever the acks say. */
+	int64_t hold_waited, hold_tick;
 	/* Download before the start (down: yes). */
 	bool down;
 	uint8_t down_hash[WIRE_CKPT_HASH];
@@ -135,55 +141,6 @@ static void send_msg(struct agent *a, const struct wire_msg *m)
 		log_debug("send %s: %s", wire_type_name(m->type), strerror(-rc));
 }
 
-/*
- * Read the whole file (at most max bytes) into a malloc'd *data.  0 and
- * *size; -ENOENT if there is none; -EFBIG (with *size) if it is larger
- * than max; else a negative errno.  *st receives its stat.
- */
-static int read_file(const char *path, size_t max, uint8_t **data, size_t *size, struct stat *st)
-{
-	*data = NULL;
-	*size = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, st) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if ((uint64_t)st->st_size > max) {
-		*size = (size_t)st->st_size;
-		close(fd);
-		return -EFBIG;
-	}
-	uint8_t *buf = malloc((size_t)st->st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	size_t n = 0;
-	ssize_t got;
-	/* The file may grow while read: never past max + 1. */
-	while ((got = read(fd, buf + n, (size_t)st->st_size + 1 - n)) > 0) {
-		n += (size_t)got;
-		if (n > (size_t)st->st_size)
-			break;
-	}
-	close(fd);
-	if (got < 0 || n > (size_t)st->st_size) {
-		free(buf);
-		return got < 0 ? -EIO : -EAGAIN; /* changing under us: next time */
-	}
-	*data = buf;
-	*size = n;
-	return 0;
-}
-
 /* ---- download ---------------------------------------------------------- */
 
 static void ask_missing(struct agent *a, const struct agent_run *r, struct agent_ckpt *c)
@@ -205,41 +162,6 @@ static void ask_missing(struct agent *a, const struct agent_run *r, struct agent
 	c->down_next = clock_mono_ms() + DOWN_ASK_MS;
 }
 
-/* Write data to path through a temporary file: the task never sees half. */
-static int write_file(const char *path, const uint8_t *data, size_t len)
-{
-	char tmp[WSTORE_PATH_MAX + 16];
-	snprintf(tmp, sizeof(tmp), "%s.part", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-		if (n < 0) {
-			int e = -errno;
-			close(fd);
-			unlink(tmp);
-			return e;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = -errno;
-		unlink(tmp);
-		return e;
-	}
-	return 0;
-}
-
-/* Remove a file an earlier run left: this run starts without one. */
-static int remove_file(const char *path)
-{
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 static void fail_start(struct agent *a, struct agent_run *r, const char *what, int err)
 {
 	char why[WSTORE_ERROR_MAX + 1];
@@ -255,12 +177,21 @@ int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_d
 	int rc = agent_ckpt_path(a, r->w.task, path, sizeof(path));
 	if (rc == 0)
 		rc = agent_mkdirs(dir);
+	/* A directory a task made at the path (or at the temporary one) would
+	 * fail every later run of it here: moved aside. */
+	char part[WSTORE_PATH_MAX + 16];
+	if (rc == 0 && (size_t)snprintf(part, sizeof(part), "%s.part", path) >= sizeof(part))
+		rc = -ENAMETOOLONG;
+	if (rc == 0)
+		rc = agent_ckpt_clear_dir(path, r->w.run_id, r->w.task);
+	if (rc == 0)
+		rc = agent_ckpt_clear_dir(part, r->w.run_id, r->w.task);
 	if (rc < 0) {
 		fail_start(a, r, "cannot prepare the checkpoint file", rc);
 		return rc;
 	}
 	if (!d->ckpt) {
-		rc = remove_file(path);
+		rc = agent_ckpt_remove(path);
 		if (rc < 0) {
 			fail_start(a, r, "cannot remove the checkpoint an earlier run left", rc);
 			return rc;
@@ -276,7 +207,7 @@ int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_d
 	uint8_t *data;
 	size_t size;
 	struct stat st;
-	if (read_file(path, d->ckpt_size, &data, &size, &st) == 0) {
+	if (agent_ckpt_read(path, d->ckpt_size, &data, &size, &st) == 0) {
 		uint8_t h[WIRE_CKPT_HASH];
 		crypto_generichash(h, sizeof(h), data, size, NULL, 0);
 		free(data);
@@ -305,10 +236,39 @@ int agent_ckpt_prepare(struct agent *a, struct agent_run *r, const struct wire_d
 	return 0;
 }
 
+/*
+ * Why fetching run r must not start, NULL if it may.  Leases apply to a
+ * fetching run as to a running one (DESIGN rule 6): once its lease is
+ * over the scheduler may have declared this node dead and run the task
+ * elsewhere, and a HOLD says it is fencing this node; either way starting
+ * it now could overlap another copy.  A run not started is simply ended.
+ */
+static const char *no_start(const struct agent_run *r, int64_t now)
+{
+	if (r->hold_seq)
+		return "not started: the scheduler is fencing this node (lease on hold) while "
+		       "it fetched its checkpoint";
+	if (now > r->lease_until)
+		return "not started: its lease ended while it fetched its checkpoint";
+	return NULL;
+}
+
+/* Fetching run r ends without starting (why). */
+static void down_fail(struct agent *a, struct agent_run *r, const char *why)
+{
+	down_free(r->ckpt);
+	agent_kill(a, r, RUN_FAILED, why, SIGKILL);
+}
+
 /* The download is whole (or the checkpoint is gone): write it, start. */
 static void down_done(struct agent *a, struct agent_run *r, bool gone)
 {
 	struct agent_ckpt *c = r->ckpt;
+	const char *why = no_start(r, clock_mono_ms());
+	if (why) {
+		down_fail(a, r, why);
+		return;
+	}
 	char path[WSTORE_PATH_MAX + 1];
 	int rc = agent_ckpt_path(a, r->w.task, path, sizeof(path));
 	if (rc == 0 && gone) {
@@ -316,10 +276,10 @@ static void down_done(struct agent *a, struct agent_run *r, bool gone)
 			"run %llu of %s: its checkpoint is no longer stored (cleared?); it starts "
 			"without one",
 			(unsigned long long)r->w.run_id, r->w.task);
-		rc = remove_file(path);
+		rc = agent_ckpt_remove(path);
 		c->have_last = false;
 	} else if (rc == 0) {
-		rc = write_file(path, c->down_data, c->down_total);
+		rc = agent_ckpt_write(path, c->down_data, c->down_total);
 		memcpy(c->last_hash, c->down_hash, WIRE_CKPT_HASH);
 		c->have_last = rc == 0;
 	}
@@ -361,11 +321,9 @@ void agent_ckpt_on_data(struct agent *a, const struct net_msg *nm)
 	crypto_generichash(h, sizeof(h), c->down_data, c->down_total, NULL, 0);
 	if (memcmp(h, c->down_hash, WIRE_CKPT_HASH) != 0) {
 		if (++c->down_tries >= DOWN_TRIES_MAX) {
-			down_free(c);
-			agent_kill(
-				a, r, RUN_FAILED,
-				"the checkpoint fetched from the scheduler does not match its hash",
-				SIGKILL);
+			down_fail(a, r,
+				  "the checkpoint fetched from the scheduler does not match its "
+				  "hash");
 			return;
 		}
 		log_warnx("run %llu of %s: the fetched checkpoint does not match its hash; "
@@ -429,30 +387,59 @@ static void up_start(struct agent *a, struct agent_run *r, uint8_t *data, size_t
 	if (!c->up_acked)
 		fatalx("out of memory");
 	c->up_backoff = UP_BACKOFF_MIN;
-	c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
+	c->up_next = clock_mono_ms() + c->up_backoff;
 	log_debug("run %llu of %s: shipping its checkpoint (%zu bytes, version %llu)",
 		  (unsigned long long)r->w.run_id, r->w.task, size, (unsigned long long)c->up_seq);
 	send_window(a, r, c);
 }
 
+/* The file is not a regular one (mode): say so in note, and in the log
+ * once per run and kind. */
+static void refuse_odd(const struct agent_run *r, struct agent_ckpt *c, mode_t mode, char *note,
+		       size_t len)
+{
+	const char *kind = agent_ckpt_kind(mode);
+	if (note)
+		snprintf(note, len, "checkpoint file is %s, not a regular file; not shipped", kind);
+	if ((c->odd_logged & S_IFMT) != (mode & S_IFMT))
+		log_warnx("run %llu of %s: its checkpoint file is %s, not a regular file; not "
+			  "shipped",
+			  (unsigned long long)r->w.run_id, r->w.task, kind);
+	c->odd_logged = mode;
+}
+
 /*
  * Look at the run's file; ship it if its content is new.  force: read it
- * even if stat says unchanged (the end).  note (may be NULL) receives why
- * nothing was shipped when the file is over the cap.
+ * even if stat says unchanged, and again if it changes while read (the
+ * end).  note (may be NULL) receives why nothing was shipped when the
+ * file is over the cap, not a regular file, or never read whole.
  */
 static void look(struct agent *a, struct agent_run *r, bool force, char *note, size_t len)
 {
 	struct agent_ckpt *c = ckpt_of(r);
 	char path[WSTORE_PATH_MAX + 1];
 	struct stat st;
-	if (agent_ckpt_path(a, r->w.task, path, sizeof(path)) < 0 || stat(path, &st) < 0)
+	if (agent_ckpt_path(a, r->w.task, path, sizeof(path)) < 0 || lstat(path, &st) < 0)
 		return; /* no file: nothing to ship (the stored one stays) */
+	if (!S_ISREG(st.st_mode)) {
+		refuse_odd(r, c, st.st_mode, note, len);
+		return;
+	}
 	if (!force && st.st_dev == c->dev && st.st_ino == c->ino && st.st_size == c->size &&
 	    st.st_mtim.tv_sec == c->mtime.tv_sec && st.st_mtim.tv_nsec == c->mtime.tv_nsec)
 		return;
 	uint8_t *data;
 	size_t size;
-	int rc = read_file(path, (size_t)a->opt.checkpoint_max, &data, &size, &st);
+	int rc, tries = 0;
+	do
+		rc = agent_ckpt_read(path, (size_t)a->opt.checkpoint_max, &data, &size, &st);
+	while (rc == -EAGAIN && force && ++tries < FINAL_READS);
+	if (rc == -EINVAL) {
+		refuse_odd(r, c, st.st_mode, note, len);
+		return;
+	}
+	if (rc == -EAGAIN && note)
+		snprintf(note, len, "checkpoint file kept changing while read; not shipped");
 	if (rc == -EFBIG) {
 		if (note)
 			snprintf(note, len,
@@ -506,7 +493,11 @@ bool agent_ckpt_holds_end(const struct agent_run *r)
 {
 	if (!r->ckpt || !r->ckpt->up)
 		return false;
-	r->ckpt->hold_end = true;
+	if (!r->ckpt->hold_end) {
+		r->ckpt->hold_end = true;
+		r->ckpt->hold_waited = 0;
+		r->ckpt->hold_tick = clock_mono_ms();
+	}
 	return true;
 }
 
@@ -571,7 +562,7 @@ void agent_ckpt_on_ack(struct agent *a, const struct net_msg *nm)
 		c->up_nacked++;
 		/* Progress: resend what is missing a short while from now. */
 		c->up_backoff = UP_BACKOFF_MIN;
-		c->up_next = c->up_progress = clock_mono_ms() + c->up_backoff;
+		c->up_next = clock_mono_ms() + c->up_backoff;
 		/* The window slides: send the next chunk not yet sent. */
 		uint32_t next = idx + UP_WINDOW;
 		if (next < c->up_nchunks && !c->up_acked[next])
@@ -601,27 +592,34 @@ void agent_ckpt_tick(struct agent *a)
 			continue;
 		if (c->down && r->w.phase == WRUN_ACCEPTED) {
 			if (now - c->down_progress > stall) {
-				down_free(c);
-				agent_kill(a, r, RUN_FAILED,
-					   "could not fetch its checkpoint from the scheduler",
-					   SIGKILL);
+				down_fail(a, r,
+					  "could not fetch its checkpoint from the scheduler");
+				continue;
+			}
+			if (now > r->lease_until) {
+				down_fail(a, r, no_start(r, now));
 				continue;
 			}
 			if (now >= c->down_next)
 				ask_missing(a, r, c);
 		}
-		/* A final upload holds the run's ENDED: while the scheduler
-		 * answers us (welcomed) but not this upload, give up after a
-		 * while rather than never report the end. */
-		if (c->up && !a->welcomed)
-			c->up_progress = now;
-		if (c->up && c->hold_end && now - c->up_progress > stall) {
-			log_warnx("run %llu of %s: the scheduler did not answer its final "
-				  "checkpoint; "
-				  "reporting the end without it",
-				  (unsigned long long)r->w.run_id, r->w.task);
-			up_settled(a, r, "not acknowledged by the scheduler");
-			continue;
+		/* A final upload holds the run's ENDED: give up on it once the
+		 * scheduler has answered us (welcomed) for a lease (at least
+		 * 30 s) since the end without settling it, rather than never
+		 * report the end.  `part` acks do not extend it (a scheduler
+		 * that loses the pieces acks them forever); a scheduler silent
+		 * altogether does not count (the end waits for it). */
+		if (c->up && c->hold_end) {
+			if (a->welcomed)
+				c->hold_waited += now - c->hold_tick;
+			c->hold_tick = now;
+			if (c->hold_waited > stall) {
+				log_warnx("run %llu of %s: the scheduler did not settle its final "
+					  "checkpoint; reporting the end without it",
+					  (unsigned long long)r->w.run_id, r->w.task);
+				up_settled(a, r, "not acknowledged by the scheduler");
+				continue;
+			}
 		}
 		if (c->up && now >= c->up_next) {
 			/* Every chunk is in but no verdict came: the scheduler lost
