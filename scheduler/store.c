@@ -145,6 +145,47 @@ sqlite3_stmt *store__stmt(struct store *st, enum store_sq id)
 	return s;
 }
 
+static const char *const store_mod_names[STORE_MOD__COUNT] = {
+	[STORE_MOD_FENCE] = "fence",
+	[STORE_MOD_TRIGGER] = "trigger",
+	[STORE_MOD_CKPT] = "checkpoint",
+};
+
+sqlite3_stmt *store__call_stmt(struct store__call *c, int id, int *ret)
+{
+	assert(c->mod < STORE_MOD__COUNT && c->n <= STORE_MOD_STMT_MAX && c->n <= 32);
+	assert(id >= 0 && id < c->n);
+	sqlite3_stmt **slot = &c->st->mod[c->mod][id];
+	if (*slot) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+	} else {
+		int rc = sqlite3_prepare_v2(c->st->db, c->sql[id], -1, slot, NULL);
+		if (rc != SQLITE_OK) {
+			log_warnx("store: prepare %s statement %d: %s", store_mod_names[c->mod],
+				  id, sqlite3_errmsg(c->st->db));
+			sqlite3_finalize(*slot);
+			*slot = NULL;
+			*ret = (rc & 0xff) == SQLITE_NOMEM ? -ENOMEM : -EIO;
+			return NULL;
+		}
+	}
+	c->used |= UINT32_C(1) << id;
+	return *slot;
+}
+
+void store__call_end(struct store__call *c)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->used & (UINT32_C(1) << i)) {
+			/* Also drop bindings: some point at the caller's memory
+			 * (SQLITE_STATIC) and the statement outlives the call. */
+			sqlite3_reset(c->st->mod[c->mod][i]);
+			sqlite3_clear_bindings(c->st->mod[c->mod][i]);
+		}
+	c->used = 0;
+}
+
 int store__err(struct store *st, int rc, const char *what)
 {
 	if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -331,6 +372,9 @@ void store_close(struct store *st)
 		return;
 	for (int i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (int m = 0; m < STORE_MOD__COUNT; m++)
+		for (int i = 0; i < STORE_MOD_STMT_MAX; i++)
+			sqlite3_finalize(st->mod[m][i]);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
 	free(st);

@@ -55,38 +55,7 @@ static const char *const ckpt_sql[CQ__COUNT] = {
 	[CQ_DELETE] = "DELETE FROM checkpoints WHERE task_id = ?1",
 };
 
-/* The statements of one call: prepared on first use, finalized by cq_end(). */
-struct cq {
-	struct store *st;
-	sqlite3_stmt *s[CQ__COUNT];
-};
-
-/* Statement id ready to bind, or NULL with *ret set (-EIO/-ENOMEM, logged). */
-static sqlite3_stmt *cq(struct cq *q, enum cq_id id, int *ret)
-{
-	sqlite3_stmt *s = q->s[id];
-	if (s) {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		return s;
-	}
-	int rc = sqlite3_prepare_v2(q->st->db, ckpt_sql[id], -1, &q->s[id], NULL);
-	if (rc != SQLITE_OK) {
-		log_warnx("store: prepare checkpoint statement %d: %s", (int)id,
-			  sqlite3_errmsg(q->st->db));
-		sqlite3_finalize(q->s[id]);
-		q->s[id] = NULL;
-		*ret = (rc & 0xff) == SQLITE_NOMEM ? -ENOMEM : -EIO;
-		return NULL;
-	}
-	return q->s[id];
-}
-
-static void cq_end(struct cq *q)
-{
-	for (int i = 0; i < CQ__COUNT; i++)
-		sqlite3_finalize(q->s[i]);
-}
+_Static_assert(CQ__COUNT <= STORE_MOD_STMT_MAX, "raise STORE_MOD_STMT_MAX");
 
 struct ckpt_run {
 	int64_t task_id;
@@ -97,10 +66,10 @@ struct ckpt_run {
 };
 
 /* 1 and *out, 0 if no such run, <0 error. */
-static int read_run(struct cq *q, uint64_t run_id, struct ckpt_run *out)
+static int read_run(struct store__call *q, uint64_t run_id, struct ckpt_run *out)
 {
 	int ret = 0;
-	sqlite3_stmt *s = cq(q, CQ_RUN, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, CQ_RUN, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)run_id);
@@ -121,7 +90,7 @@ static int read_run(struct cq *q, uint64_t run_id, struct ckpt_run *out)
 /* Why run r (per the store) may not store a checkpoint shipped with
  * token by node at version seq, into why; "" if it may.  *same is set
  * when this very content is stored already. */
-static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint64_t token,
+static int refusal(struct store__call *q, const struct ckpt_run *r, uint64_t run_id, uint64_t token,
 		   const char *node, uint64_t seq, const uint8_t *hash, char *why, size_t len,
 		   bool *same)
 {
@@ -147,7 +116,7 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 	 * the unique index already keeps a second run from being active, this
 	 * is the second wall.) */
 	int ret = 0;
-	sqlite3_stmt *s = cq(q, CQ_NEWER, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, CQ_NEWER, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, r->task_id);
@@ -166,7 +135,7 @@ static int refusal(struct cq *q, const struct ckpt_run *r, uint64_t run_id, uint
 		sqlite3_reset(s);
 		return 0;
 	}
-	s = cq(q, CQ_CUR, &ret);
+	s = store__call_stmt(q, CQ_CUR, &ret);
 	if (!s)
 		return ret;
 	rc = sqlite3_bind_int64(s, 1, r->task_id);
@@ -195,7 +164,7 @@ int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char
 		   uint64_t seq, const void *data, size_t size, const uint8_t hash[STORE_CKPT_HASH],
 		   int64_t now_ms, char *why, size_t whylen)
 {
-	struct cq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_CKPT, ckpt_sql);
 	struct ckpt_run r;
 	char reason[256], msg[512];
 	bool same;
@@ -218,7 +187,7 @@ int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char
 		goto fail;
 	if (same) {
 		db_rollback(st->db);
-		cq_end(&q);
+		store__call_end(&q);
 		return 0;
 	}
 	if (reason[0]) {
@@ -230,12 +199,12 @@ int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char
 			ret = store__commit(st);
 		if (ret)
 			goto fail;
-		cq_end(&q);
+		store__call_end(&q);
 		if (why && whylen)
 			snprintf(why, whylen, "%s", reason);
 		return -ESTALE;
 	}
-	sqlite3_stmt *s = cq(&q, CQ_UPSERT, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, CQ_UPSERT, &ret);
 	if (!s)
 		goto fail;
 	rc = sqlite3_bind_int64(s, 1, r.task_id);
@@ -254,24 +223,24 @@ int store_ckpt_put(struct store *st, uint64_t run_id, uint64_t token, const char
 	ret = store__commit(st);
 	if (ret)
 		goto fail;
-	cq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
-	cq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
 int store_ckpt_get(struct store *st, const char *task, struct store_ckpt *meta, void **data)
 {
-	struct cq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_CKPT, ckpt_sql);
 	int ret = 0;
 
 	if (data)
 		*data = NULL;
 	if (!task || strlen(task) > TASK_NAME_MAX)
 		return -ENOENT;
-	sqlite3_stmt *s = cq(&q, CQ_GET, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, CQ_GET, &ret);
 	if (!s)
 		return ret;
 	int rc = store__bind_text(s, 1, task, TASK_NAME_MAX, false);
@@ -314,13 +283,13 @@ int store_ckpt_get(struct store *st, const char *task, struct store_ckpt *meta, 
 out:
 	if (s)
 		sqlite3_reset(s);
-	cq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
 int store_ckpt_clear(struct store *st, const char *task, const char *by, int64_t now_ms)
 {
-	struct cq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_CKPT, ckpt_sql);
 	struct store__task t;
 	char msg[256];
 	int ret = db_begin(st->db);
@@ -331,7 +300,7 @@ int store_ckpt_clear(struct store *st, const char *task, const char *by, int64_t
 		ret = -ENOENT;
 	if (ret < 0)
 		goto fail;
-	sqlite3_stmt *s = cq(&q, CQ_DELETE, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, CQ_DELETE, &ret);
 	if (!s)
 		goto fail;
 	int rc = sqlite3_bind_int64(s, 1, t.id);
@@ -349,10 +318,10 @@ int store_ckpt_clear(struct store *st, const char *task, const char *by, int64_t
 		ret = store__commit(st);
 	if (ret)
 		goto fail;
-	cq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
-	cq_end(&q);
+	store__call_end(&q);
 	return ret;
 }

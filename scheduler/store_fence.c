@@ -115,39 +115,7 @@ static const char *const fence_sql[FQ__COUNT] = {
 		"ORDER BY id DESC LIMIT ?2) ORDER BY id",
 };
 
-/* The statements of one call: prepared on first use, finalized by fq_end(). */
-struct fq {
-	struct store *st;
-	sqlite3_stmt *s[FQ__COUNT];
-};
-
-/* Statement id ready to bind (reset, bindings cleared), or NULL with *ret
- * set (-EIO, logged). */
-static sqlite3_stmt *fq(struct fq *q, enum fq_id id, int *ret)
-{
-	sqlite3_stmt *s = q->s[id];
-	if (s) {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		return s;
-	}
-	int rc = sqlite3_prepare_v2(q->st->db, fence_sql[id], -1, &q->s[id], NULL);
-	if (rc != SQLITE_OK) {
-		log_warnx("store: prepare fence statement %d: %s", (int)id,
-			  sqlite3_errmsg(q->st->db));
-		sqlite3_finalize(q->s[id]);
-		q->s[id] = NULL;
-		*ret = (rc & 0xff) == SQLITE_NOMEM ? -ENOMEM : -EIO;
-		return NULL;
-	}
-	return q->s[id];
-}
-
-static void fq_end(struct fq *q)
-{
-	for (int i = 0; i < FQ__COUNT; i++)
-		sqlite3_finalize(q->s[i]);
-}
+_Static_assert(FQ__COUNT <= STORE_MOD_STMT_MAX, "raise STORE_MOD_STMT_MAX");
 
 static const char *const fence_state_names[] = {
 	[STORE_FENCE_OPEN] = "open",
@@ -201,10 +169,10 @@ static void read_fence(sqlite3_stmt *s, struct store_fence_row *out)
 }
 
 /* node's open request: 1 and *out, 0 if none, negative errno. */
-static int open_get(struct fq *q, const char *node, struct store_fence_row *out)
+static int open_get(struct store__call *q, const char *node, struct store_fence_row *out)
 {
 	int ret = 0;
-	sqlite3_stmt *s = fq(q, FQ_OPEN_GET, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, FQ_OPEN_GET, &ret);
 	if (!s)
 		return ret;
 	int rc = store__bind_text(s, 1, node, STORE_NODE_MAX, false);
@@ -226,10 +194,11 @@ struct fence_run {
 };
 
 /* The runs of node that `which` selects, into v. */
-static int node_runs(struct fq *q, enum fq_id which, const char *node, struct store__vec *v)
+static int node_runs(struct store__call *q, enum fq_id which, const char *node,
+		     struct store__vec *v)
 {
 	int ret = 0;
-	sqlite3_stmt *s = fq(q, which, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, which, &ret);
 	if (!s)
 		return ret;
 	int rc = store__bind_text(s, 1, node, STORE_NODE_MAX, false);
@@ -250,7 +219,7 @@ static int node_runs(struct fq *q, enum fq_id which, const char *node, struct st
 
 /* Step an UPDATE of exactly one run (bound); -EIO if it matched none,
  * which the caller's own read in the same transaction rules out. */
-static int exec_one(struct fq *q, sqlite3_stmt *s, const char *what)
+static int exec_one(struct store__call *q, sqlite3_stmt *s, const char *what)
 {
 	int ret = store__exec(q->st, s, what);
 	if (ret)
@@ -262,10 +231,10 @@ static int exec_one(struct fq *q, sqlite3_stmt *s, const char *what)
 	return 0;
 }
 
-static int count_fencing(struct fq *q, const char *node, int *n)
+static int count_fencing(struct store__call *q, const char *node, int *n)
 {
 	int ret = 0;
-	sqlite3_stmt *s = fq(q, FQ_COUNT_FENCING, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, FQ_COUNT_FENCING, &ret);
 	if (!s)
 		return ret;
 	int rc = store__bind_text(s, 1, node, STORE_NODE_MAX, false);
@@ -285,7 +254,7 @@ int store_fence_open(struct store *st, const char *node, const char *address,
 		     uint64_t incarnation, const char *reason, int64_t now_ms,
 		     uint64_t *request_id, int *nruns)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store__vec v = {.size = sizeof(struct fence_run)};
 	struct store_fence_row req;
 	bool created = false;
@@ -302,7 +271,7 @@ int store_fence_open(struct store *st, const char *node, const char *address,
 	if (ret < 0)
 		goto fail;
 	if (ret == 0) {
-		if (!(s = fq(&q, FQ_INSERT, &ret)))
+		if (!(s = store__call_stmt(&q, FQ_INSERT, &ret)))
 			goto fail;
 		rc = store__bind_text(s, 1, node, STORE_NODE_MAX, false);
 		rc |= store__bind_text(s, 2, address ? address : "", STORE_ADDR_MAX, false);
@@ -321,7 +290,7 @@ int store_fence_open(struct store *st, const char *node, const char *address,
 		goto fail;
 	for (size_t i = 0; i < v.n; i++) {
 		const struct fence_run *r = (const struct fence_run *)v.items + i;
-		if (!(s = fq(&q, FQ_RUN_FENCE, &ret)))
+		if (!(s = store__call_stmt(&q, FQ_RUN_FENCE, &ret)))
 			goto fail;
 		rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)r->run_id);
 		rc |= sqlite3_bind_int64(s, 2, (sqlite3_int64)req.id);
@@ -349,7 +318,7 @@ int store_fence_open(struct store *st, const char *node, const char *address,
 	if (ret)
 		goto fail;
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	if (request_id)
 		*request_id = req.id;
 	if (nruns)
@@ -358,7 +327,7 @@ int store_fence_open(struct store *st, const char *node, const char *address,
 fail:
 	db_rollback(st->db);
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
@@ -410,7 +379,7 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 			int64_t finished_ms, int exit_code, int signal, bool timed_out,
 			const char *output, int64_t next_attempt_ms)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	char node[STORE_NODE_MAX + 1], prev[STORE_ERROR_MAX + 1], state[16];
 	char err[STORE_ERROR_MAX + 1], msg[1024];
 	int attempts, ret, rc;
@@ -420,7 +389,7 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 	ret = db_begin(st->db);
 	if (ret)
 		return ret;
-	if (!(s = fq(&q, FQ_REQ_PEEK, &ret)))
+	if (!(s = store__call_stmt(&q, FQ_REQ_PEEK, &ret)))
 		goto fail;
 	rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)request_id);
 	if (rc != SQLITE_OK) {
@@ -438,7 +407,7 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 	store__col_text(s, 3, state, sizeof(state), false);
 	sqlite3_reset(s);
 
-	if (!(s = fq(&q, FQ_ATTEMPT_INSERT, &ret)))
+	if (!(s = store__call_stmt(&q, FQ_ATTEMPT_INSERT, &ret)))
 		goto fail;
 	rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)request_id);
 	rc |= sqlite3_bind_int64(s, 2, started_ms);
@@ -451,7 +420,7 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 	if (ret)
 		goto fail;
 
-	if (!(s = fq(&q, FQ_ATTEMPT_NOTE, &ret)))
+	if (!(s = store__call_stmt(&q, FQ_ATTEMPT_NOTE, &ret)))
 		goto fail;
 	rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)request_id);
 	rc |= store__bind_text(s, 2, err, STORE_ERROR_MAX, false);
@@ -478,21 +447,21 @@ int store_fence_attempt(struct store *st, uint64_t request_id, int64_t started_m
 	ret = store__commit(st);
 	if (ret)
 		goto fail;
-	fq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
 /* ---- confirm / cancel --------------------------------------------------- */
 
-static int close_request(struct fq *q, uint64_t id, const char *state, const char *by,
+static int close_request(struct store__call *q, uint64_t id, const char *state, const char *by,
 			 int64_t now_ms, const char *note)
 {
 	int ret = 0;
-	sqlite3_stmt *s = fq(q, FQ_CLOSE, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, FQ_CLOSE, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
@@ -511,7 +480,7 @@ static int close_request(struct fq *q, uint64_t id, const char *state, const cha
 int store_fence_confirm(struct store *st, const char *node, const char *by, int64_t now_ms,
 			struct store_fence_retry *retries, size_t nretries, int *nlost)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store__vec v = {.size = sizeof(struct fence_run)};
 	struct store_fence_row req;
 	char err[STORE_ERROR_MAX + 1], msg[1024];
@@ -537,7 +506,7 @@ int store_fence_confirm(struct store *st, const char *node, const char *by, int6
 		goto fail;
 	for (size_t i = 0; i < v.n; i++) {
 		const struct fence_run *r = (const struct fence_run *)v.items + i;
-		sqlite3_stmt *s = fq(&q, FQ_RUN_LOSE, &ret);
+		sqlite3_stmt *s = store__call_stmt(&q, FQ_RUN_LOSE, &ret);
 		if (!s)
 			goto fail;
 		rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)r->run_id);
@@ -568,19 +537,19 @@ int store_fence_confirm(struct store *st, const char *node, const char *by, int6
 	if (nlost)
 		*nlost = (int)v.n;
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
 int store_fence_cancel(struct store *st, const char *node, const char *why, int64_t now_ms,
 		       int *nrestored)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store__vec v = {.size = sizeof(struct fence_run)};
 	struct store_fence_row req;
 	char msg[1024];
@@ -605,7 +574,7 @@ int store_fence_cancel(struct store *st, const char *node, const char *why, int6
 		goto fail;
 	for (size_t i = 0; i < v.n; i++) {
 		const struct fence_run *r = (const struct fence_run *)v.items + i;
-		sqlite3_stmt *s = fq(&q, FQ_RUN_RESTORE, &ret);
+		sqlite3_stmt *s = store__call_stmt(&q, FQ_RUN_RESTORE, &ret);
 		if (!s)
 			goto fail;
 		rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)r->run_id);
@@ -624,12 +593,12 @@ int store_fence_cancel(struct store *st, const char *node, const char *why, int6
 	if (nrestored)
 		*nrestored = (int)v.n;
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
 	store__vec_free(&v);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
@@ -638,7 +607,7 @@ fail:
 int store_fence_set_paused(struct store *st, const char *node, bool paused, int64_t now_ms,
 			   int *nchanged)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store_fence_row req;
 	char msg[128];
 	int ret, rc, n;
@@ -656,7 +625,7 @@ int store_fence_set_paused(struct store *st, const char *node, bool paused, int6
 		if (ret < 0)
 			goto fail;
 	}
-	if (!(s = fq(&q, FQ_SET_PAUSED, &ret)))
+	if (!(s = store__call_stmt(&q, FQ_SET_PAUSED, &ret)))
 		goto fail;
 	rc = node ? store__bind_text(s, 1, node, STORE_NODE_MAX, false) : sqlite3_bind_null(s, 1);
 	rc |= sqlite3_bind_int(s, 2, paused ? 1 : 0);
@@ -676,13 +645,13 @@ int store_fence_set_paused(struct store *st, const char *node, bool paused, int6
 	ret = store__commit(st);
 	if (ret)
 		goto fail;
-	fq_end(&q);
+	store__call_end(&q);
 	if (nchanged)
 		*nchanged = n;
 	return 0;
 fail:
 	db_rollback(st->db);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
@@ -690,11 +659,11 @@ fail:
 
 int store_fence_open_for(struct store *st, const char *node, struct store_fence_row *out)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	if (!node_valid(node))
 		return -EINVAL;
 	int ret = open_get(&q, node, out);
-	fq_end(&q);
+	store__call_end(&q);
 	return ret < 0 ? ret : ret == 0 ? -ENOENT : 0;
 }
 
@@ -702,10 +671,10 @@ int store_fence_open_for(struct store *st, const char *node, struct store_fence_
  * call any store function (as in store_query.c). */
 int store_fence_list(struct store *st, store_fence_cb cb, void *arg)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store__vec v = {.size = sizeof(struct store_fence_row)};
 	int ret = 0, rc;
-	sqlite3_stmt *s = fq(&q, FQ_LIST, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, FQ_LIST, &ret);
 	if (!s)
 		goto out;
 	rc = sqlite3_bind_int(s, 1, STORE_FENCE_LIST_CLOSED);
@@ -722,12 +691,11 @@ int store_fence_list(struct store *st, store_fence_cb cb, void *arg)
 		}
 		read_fence(s, row);
 	}
-	fq_end(&q);  /* nothing stepped while the callbacks run */
-	memset(&q, 0, sizeof(q));
+	store__call_end(&q);  /* nothing stepped while the callbacks run */
 	for (size_t i = 0; ret == 0 && i < v.n; i++)
 		ret = cb(arg, (const struct store_fence_row *)v.items + i);
 out:
-	fq_end(&q);
+	store__call_end(&q);
 	store__vec_free(&v);
 	return ret;
 }
@@ -735,10 +703,10 @@ out:
 int store_fence_attempts(struct store *st, uint64_t request_id, store_fence_attempt_cb cb,
 			 void *arg)
 {
-	struct fq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_FENCE, fence_sql);
 	struct store__vec v = {.size = sizeof(struct store_fence_attempt_row)};
 	int ret = 0, rc;
-	sqlite3_stmt *s = fq(&q, FQ_REQ_PEEK, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, FQ_REQ_PEEK, &ret);
 	if (!s)
 		goto out;
 	rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)request_id);
@@ -753,7 +721,7 @@ int store_fence_attempts(struct store *st, uint64_t request_id, store_fence_atte
 		goto out;
 	sqlite3_reset(s);
 
-	if (!(s = fq(&q, FQ_ATTEMPTS, &ret)))
+	if (!(s = store__call_stmt(&q, FQ_ATTEMPTS, &ret)))
 		goto out;
 	rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)request_id);
 	rc |= sqlite3_bind_int(s, 2, STORE_FENCE_ATTEMPTS_MAX);
@@ -777,12 +745,11 @@ int store_fence_attempts(struct store *st, uint64_t request_id, store_fence_atte
 		a->timed_out = sqlite3_column_int(s, 6) != 0;
 		store__col_text(s, 7, a->output, sizeof(a->output), true);
 	}
-	fq_end(&q);
-	memset(&q, 0, sizeof(q));
+	store__call_end(&q);
 	for (size_t i = 0; ret == 0 && i < v.n; i++)
 		ret = cb(arg, (const struct store_fence_attempt_row *)v.items + i);
 out:
-	fq_end(&q);
+	store__call_end(&q);
 	store__vec_free(&v);
 	return ret;
 }

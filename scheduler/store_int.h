@@ -5,9 +5,11 @@
  * creation and state transitions), store_query.c (listings) and
  * store_deps.c (runs of one schedule cycle, for `after`).  Nothing outside scheduler/store*.c includes this.
  *
- * Every SQL text of the store is in one table (store_sql[] in store.c),
- * prepared once by store_open() and finalized by store_close(), so a
- * typo in any statement fails at open, not in the middle of the night.
+ * The core SQL texts are in one table (store_sql[] in store.c), prepared
+ * once by store_open() and finalized by store_close(), so a typo in any
+ * statement fails at open, not in the middle of the night.  store_fence.c,
+ * store_trigger.c and store_ckpt.c keep their own tables, prepared on first
+ * use through store__call_stmt() and kept until store_close().
  */
 #ifndef SCHED_STORE_INT_H
 #define SCHED_STORE_INT_H
@@ -56,9 +58,15 @@ enum store_sq {
 	SQ__COUNT
 };
 
+/* Modules with their own statement table (in their file), kept in
+ * struct store.mod[] by store__call_stmt(). */
+enum store_mod { STORE_MOD_FENCE, STORE_MOD_TRIGGER, STORE_MOD_CKPT, STORE_MOD__COUNT };
+#define STORE_MOD_STMT_MAX 24
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ__COUNT];
+	sqlite3_stmt *mod[STORE_MOD__COUNT][STORE_MOD_STMT_MAX];
 };
 
 /* What the store needs to know about a task inside a transaction. */
@@ -71,6 +79,31 @@ struct store__task {
 
 /* The statement id, reset and with its bindings cleared, ready to bind. */
 sqlite3_stmt *store__stmt(struct store *st, enum store_sq id);
+
+/*
+ * One call of a module with its own statement table sql[n] (n at most
+ * STORE_MOD_STMT_MAX): the statements are prepared on first use and kept
+ * for the life of the store (finalized by store_close()); the call records
+ * which ones it used so that store__call_end() resets them and none keeps
+ * a read open between calls.  Set up with STORE_CALL(st, mod, sql_table).
+ */
+struct store__call {
+	struct store *st;
+	enum store_mod mod;
+	const char *const *sql;
+	int n;
+	uint32_t used;
+};
+#define STORE_CALL(st_, mod_, sql_)                                            \
+	{ .st = (st_), .mod = (mod_), .sql = (sql_),                           \
+	  .n = (int)(sizeof(sql_) / sizeof((sql_)[0])) }
+
+/* Statement id of the call's table, reset and with its bindings cleared,
+ * ready to bind; or NULL with *ret set (-ENOMEM or -EIO, logged). */
+sqlite3_stmt *store__call_stmt(struct store__call *c, int id, int *ret);
+
+/* Reset every statement the call used (and clear its bindings). */
+void store__call_end(struct store__call *c);
 
 /*
  * A negative errno for a failed SQLite call: SQLITE_CONSTRAINT_UNIQUE is

@@ -61,39 +61,7 @@ static const char *const trigger_sql[TQ__COUNT] = {
 		       "ORDER BY w.closes_ms, t.name",
 };
 
-/* The statements of one call: prepared on first use, finalized by tq_end(). */
-struct tq {
-	struct store *st;
-	sqlite3_stmt *s[TQ__COUNT];
-};
-
-/* Statement id ready to bind (reset, bindings cleared), or NULL with *ret
- * set (-EIO or -ENOMEM, logged). */
-static sqlite3_stmt *tq(struct tq *q, enum tq_id id, int *ret)
-{
-	sqlite3_stmt *s = q->s[id];
-	if (s) {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		return s;
-	}
-	int rc = sqlite3_prepare_v2(q->st->db, trigger_sql[id], -1, &q->s[id], NULL);
-	if (rc != SQLITE_OK) {
-		log_warnx("store: prepare trigger statement %d: %s", (int)id,
-			  sqlite3_errmsg(q->st->db));
-		sqlite3_finalize(q->s[id]);
-		q->s[id] = NULL;
-		*ret = (rc & 0xff) == SQLITE_NOMEM ? -ENOMEM : -EIO;
-		return NULL;
-	}
-	return q->s[id];
-}
-
-static void tq_end(struct tq *q)
-{
-	for (int i = 0; i < TQ__COUNT; i++)
-		sqlite3_finalize(q->s[i]);
-}
+_Static_assert(TQ__COUNT <= STORE_MOD_STMT_MAX, "raise STORE_MOD_STMT_MAX");
 
 static const char *const outcome_names[] = {
 	[STORE_TRIGGER_CREATED] = "created",	  [STORE_TRIGGER_JOINED_RUN] = "joined_run",
@@ -110,11 +78,11 @@ const char *store_trigger_outcome_name(enum store_trigger_outcome o)
 }
 
 /* Bind ints ?1.. and step a statement that returns no rows. */
-static int exec3(struct tq *q, enum tq_id id, int64_t a, int64_t b, int64_t c, int nargs,
+static int exec3(struct store__call *q, enum tq_id id, int64_t a, int64_t b, int64_t c, int nargs,
 		 const char *what)
 {
 	int ret = 0;
-	sqlite3_stmt *s = tq(q, id, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, id, &ret);
 	if (!s)
 		return ret;
 	int64_t v[3] = {a, b, c};
@@ -125,10 +93,10 @@ static int exec3(struct tq *q, enum tq_id id, int64_t a, int64_t b, int64_t c, i
 }
 
 /* The task's window: 1 and *w, 0 if none, negative errno. */
-static int window_get(struct tq *q, int64_t task_id, struct store_trigger_window *w)
+static int window_get(struct store__call *q, int64_t task_id, struct store_trigger_window *w)
 {
 	int ret = 0;
-	sqlite3_stmt *s = tq(q, TQ_WINDOW_GET, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, TQ_WINDOW_GET, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, task_id);
@@ -147,11 +115,12 @@ static int window_get(struct tq *q, int64_t task_id, struct store_trigger_window
 
 /* The run id (and its triggers) found by TQ_PENDING_OF / TQ_ACTIVE_OF; 0
  * if none. */
-static int run_of(struct tq *q, enum tq_id id, int64_t task_id, uint64_t *run_id, int *triggers)
+static int run_of(struct store__call *q, enum tq_id id, int64_t task_id, uint64_t *run_id,
+		  int *triggers)
 {
 	int ret = 0;
 	*run_id = 0;
-	sqlite3_stmt *s = tq(q, id, &ret);
+	sqlite3_stmt *s = store__call_stmt(q, id, &ret);
 	if (!s)
 		return ret;
 	int rc = sqlite3_bind_int64(s, 1, task_id);
@@ -172,7 +141,7 @@ static int run_of(struct tq *q, enum tq_id id, int64_t task_id, uint64_t *run_id
  * the pending run, or create one (reason trigger, overlap queue).  Fills
  * out's run fields and outcome.
  */
-static int answer_with_run(struct tq *q, const char *task, int64_t task_id, int count,
+static int answer_with_run(struct store__call *q, const char *task, int64_t task_id, int count,
 			   int64_t now_ms, struct store_trigger_result *out)
 {
 	uint64_t pending = 0;
@@ -232,7 +201,7 @@ static int live_task(struct store *st, const char *task, struct store__task *t)
 int store_trigger(struct store *st, const char *task, int64_t debounce_ms, int64_t now_ms,
 		  struct store_trigger_result *out)
 {
-	struct tq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_TRIGGER, trigger_sql);
 	struct store__task t;
 	struct store_trigger_window w;
 
@@ -283,12 +252,12 @@ int store_trigger(struct store *st, const char *task, int64_t debounce_ms, int64
 	ret = store__commit(st); /* rolls back itself when it fails */
 	if (ret)
 		goto fail_committed;
-	tq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
 fail_committed: /* not a rollback: store__commit did it */
-	tq_end(&q);
+	store__call_end(&q);
 	memset(out, 0, sizeof(*out));
 	return ret;
 }
@@ -296,7 +265,7 @@ fail_committed: /* not a rollback: store__commit did it */
 int store_trigger_close(struct store *st, const char *task, int64_t now_ms,
 			struct store_trigger_result *out)
 {
-	struct tq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_TRIGGER, trigger_sql);
 	struct store__task t;
 	struct store_trigger_window w;
 	char msg[96];
@@ -344,12 +313,12 @@ int store_trigger_close(struct store *st, const char *task, int64_t now_ms,
 	ret = store__commit(st); /* rolls back itself when it fails */
 	if (ret)
 		goto fail_committed;
-	tq_end(&q);
+	store__call_end(&q);
 	return 0;
 fail:
 	db_rollback(st->db);
 fail_committed: /* not a rollback: store__commit did it */
-	tq_end(&q);
+	store__call_end(&q);
 	memset(out, 0, sizeof(*out));
 	return ret;
 }
@@ -357,7 +326,7 @@ fail_committed: /* not a rollback: store__commit did it */
 int store__trigger_drop_tx(struct store *st, int64_t task_id, const char *task, const char *why,
 			   int64_t now_ms, int *count)
 {
-	struct tq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_TRIGGER, trigger_sql);
 	struct store_trigger_window w;
 	char msg[128];
 	*count = 0;
@@ -372,16 +341,16 @@ int store__trigger_drop_tx(struct store *st, int64_t task_id, const char *task, 
 	if (ret == 0)
 		*count = w.count;
 out:
-	tq_end(&q);
+	store__call_end(&q);
 	return ret;
 }
 
 int store_trigger_windows(struct store *st, store_trigger_window_cb cb, void *arg)
 {
-	struct tq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_TRIGGER, trigger_sql);
 	struct store__vec v = {.size = sizeof(struct store_trigger_window)};
 	int ret = 0, rc;
-	sqlite3_stmt *s = tq(&q, TQ_WINDOWS, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, TQ_WINDOWS, &ret);
 	if (!s)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -400,21 +369,20 @@ int store_trigger_windows(struct store *st, store_trigger_window_cb cb, void *ar
 		ret = store__err(st, rc, "list windows");
 		goto out;
 	}
-	tq_end(&q);
-	q = (struct tq){.st = st};
+	store__call_end(&q);
 	for (size_t i = 0; i < v.n && ret == 0; i++)
 		ret = cb(arg, (struct store_trigger_window *)v.items + i);
 out:
-	tq_end(&q);
+	store__call_end(&q);
 	store__vec_free(&v);
 	return ret;
 }
 
 int store__trigger_inherit(struct store *st, uint64_t from, uint64_t to)
 {
-	struct tq q = {.st = st};
+	struct store__call q = STORE_CALL(st, STORE_MOD_TRIGGER, trigger_sql);
 	int ret = 0;
-	sqlite3_stmt *s = tq(&q, TQ_RUN_TAKE, &ret);
+	sqlite3_stmt *s = store__call_stmt(&q, TQ_RUN_TAKE, &ret);
 	if (!s)
 		goto out;
 	int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)from);
@@ -432,6 +400,6 @@ int store__trigger_inherit(struct store *st, uint64_t from, uint64_t to)
 	if (n > 0)
 		ret = exec3(&q, TQ_RUN_ADD, (int64_t)to, n, 0, 2, "inherit triggers");
 out:
-	tq_end(&q);
+	store__call_end(&q);
 	return ret;
 }

@@ -157,6 +157,45 @@ static long long events(const char *kind)
 	return n;
 }
 
+/* The store keeps its statements prepared between calls: none may keep a
+ * read open then.  A TRUNCATE checkpoint from another connection cannot
+ * finish while a reader holds a snapshot. */
+static void want_no_read_open(void)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL),
+		     SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	int busy = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	cr_assert_eq(busy, 0, "a statement of the store keeps a read open between calls");
+}
+
+Test(ckpt, statements_kept_between_calls_hold_no_read)
+{
+	put_task("a");
+	struct store_run_created r = running("a", "w1");
+	cr_assert_eq(put(&r, r.token, "w1", 1, "step 1", NULL, 0), 0);
+	want_no_read_open();
+	char why[256];
+	cr_assert_eq(put(&r, r.token + 1, "w1", 2, "stale", why, sizeof(why)), -ESTALE);
+	want_no_read_open();
+	want_stored("a", "step 1", r.run_id);
+	want_no_read_open();
+	struct store_ckpt m;
+	cr_assert_eq(store_ckpt_get(st, "nosuch", &m, NULL), -ENOENT);
+	want_no_read_open();
+	/* Used again after a kept statement: same answers. */
+	cr_assert_eq(put(&r, r.token, "w1", 2, "step 2", NULL, 0), 0);
+	want_stored("a", "step 2", r.run_id);
+	cr_assert_eq(store_ckpt_clear(st, "a", "test", NOW_MS + 20), 0);
+	want_no_read_open();
+	cr_assert_eq(store_ckpt_get(st, "a", &m, NULL), -ENOENT);
+}
+
 Test(ckpt, none_until_stored_then_replaced_by_newer_versions)
 {
 	put_task("a");
