@@ -149,6 +149,8 @@ static const char *const store_mod_names[STORE_MOD__COUNT] = {
 	[STORE_MOD_FENCE] = "fence",
 	[STORE_MOD_TRIGGER] = "trigger",
 	[STORE_MOD_CKPT] = "checkpoint",
+	[STORE_MOD_DEPS] = "dependency",
+	[STORE_MOD_RETRY] = "retry",
 };
 
 sqlite3_stmt *store__call_stmt(struct store__call *c, int id, int *ret)

@@ -30,27 +30,27 @@ int store_run_of_cycle(struct store *st, const char *task, int64_t scheduled_for
 	return 1;
 }
 
+static const char *const deps_sql[] = {
+	"SELECT updated_ms FROM tasks WHERE name = ?1 AND removed = 0",
+};
+
 int store_task_defined_ms(struct store *st, const char *task, int64_t *out_ms)
 {
 	if (!task || !task[0])
 		return -EINVAL;
-	/* Rarely needed (a dependency's fire time without a row): prepared
-	 * per call, the shared statement table stays as it is. */
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(st->db,
-				    "SELECT updated_ms FROM tasks WHERE name = ?1 AND removed = 0",
-				    -1, &s, NULL);
-	if (rc != SQLITE_OK) {
-		int ret = store__err(st, rc, "prepare task definition time");
-		sqlite3_finalize(s);
+	/* Rarely needed (a dependency's fire time without a row): prepared on
+	 * first use, not at open with the shared statement table. */
+	struct store__call q = STORE_CALL(st, STORE_MOD_DEPS, deps_sql);
+	int ret = 0;
+	sqlite3_stmt *s = store__call_stmt(&q, 0, &ret);
+	if (!s)
 		return ret;
-	}
-	rc = store__bind_text(s, 1, task, TASK_NAME_MAX, false);
-	int ret = rc != SQLITE_OK ? store__err(st, rc, "bind task")
-				  : store__row(st, s, "read task definition time");
+	int rc = store__bind_text(s, 1, task, TASK_NAME_MAX, false);
+	ret = rc != SQLITE_OK ? store__err(st, rc, "bind task")
+			      : store__row(st, s, "read task definition time");
 	if (ret == 1)
 		*out_ms = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	store__call_end(&q);
 	return ret < 0 ? ret : ret == 1 ? 0 : -ENOENT;
 }
 

@@ -8,8 +8,9 @@
  * The core SQL texts are in one table (store_sql[] in store.c), prepared
  * once by store_open() and finalized by store_close(), so a typo in any
  * statement fails at open, not in the middle of the night.  store_fence.c,
- * store_trigger.c and store_ckpt.c keep their own tables, prepared on first
- * use through store__call_stmt() and kept until store_close().
+ * store_trigger.c, store_ckpt.c, store_deps.c and store_retry.c keep their
+ * own tables, prepared on first use through store__call_stmt() and kept
+ * until store_close().
  */
 #ifndef SCHED_STORE_INT_H
 #define SCHED_STORE_INT_H
@@ -60,7 +61,14 @@ enum store_sq {
 
 /* Modules with their own statement table (in their file), kept in
  * struct store.mod[] by store__call_stmt(). */
-enum store_mod { STORE_MOD_FENCE, STORE_MOD_TRIGGER, STORE_MOD_CKPT, STORE_MOD__COUNT };
+enum store_mod {
+	STORE_MOD_FENCE,
+	STORE_MOD_TRIGGER,
+	STORE_MOD_CKPT,
+	STORE_MOD_DEPS,
+	STORE_MOD_RETRY,
+	STORE_MOD__COUNT
+};
 #define STORE_MOD_STMT_MAX 24
 
 struct store {
